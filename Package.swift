@@ -1,0 +1,53 @@
+// swift-tools-version: 6.0
+// kaplan — clone a golden Linux node onto many cluster nodes over the network.
+// Targets follow the pipeline (see README.md, "Architecture"): top depends on bottom, never the reverse.
+import PackageDescription
+
+let package = Package(
+    name: "kaplan",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "kaplan", targets: ["kaplan"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    ],
+    targets: [
+        // C system libraries: only their Swift wrappers import them.
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "CFdisk", pkgConfig: "fdisk", providers: [.apt(["libfdisk-dev"])]),
+        .systemLibrary(name: "CBlkid", pkgConfig: "blkid", providers: [.apt(["libblkid-dev"])]),
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+
+        // Swift wrappers that own the C handles.
+        .target(name: "KaplanYAML", dependencies: ["CYAML"]),
+        .target(name: "KaplanFdisk", dependencies: ["CFdisk", "CBlkid"]),
+        .target(name: "KaplanArchive", dependencies: ["CArchive"]),
+
+        // Plain values: Plan, sizes, ids, source ranges, diagnostics.
+        .target(name: "KaplanModel"),
+        // YAML nodes → Plan, collecting every diagnostic.
+        .target(name: "KaplanLoading", dependencies: ["KaplanYAML", "KaplanModel"]),
+
+        // In-memory host and discrete-event network: the dry run and the tests.
+        .target(name: "KaplanSimulator", dependencies: ["KaplanModel"]),
+
+        // The command line: one file per subcommand.
+        .target(
+            name: "KaplanCLI",
+            dependencies: [
+                "KaplanModel", "KaplanLoading",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(name: "kaplan", dependencies: ["KaplanCLI"]),
+
+        .testTarget(name: "KaplanYAMLTests", dependencies: ["KaplanYAML"]),
+        .testTarget(name: "KaplanModelTests", dependencies: ["KaplanModel"]),
+        .testTarget(name: "KaplanLoadingTests", dependencies: ["KaplanLoading", "KaplanModel"]),
+        .testTarget(name: "KaplanCLITests", dependencies: ["KaplanCLI"]),
+        .testTarget(name: "KaplanFdiskTests", dependencies: ["KaplanFdisk"]),
+        .testTarget(name: "KaplanArchiveTests", dependencies: ["KaplanArchive"]),
+        .testTarget(name: "KaplanSimulatorTests", dependencies: ["KaplanSimulator", "KaplanModel"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
