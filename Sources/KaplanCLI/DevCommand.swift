@@ -1,0 +1,61 @@
+import ArgumentParser
+import KaplanLoading
+import KaplanYAML
+import Glibc
+
+/// `kaplan dev …`: developer helpers used by the test suite (schema agreement); not for operators.
+struct DevCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dev",
+        abstract: "Developer helpers for the test suite.",
+        shouldDisplay: false,
+        subcommands: [YAMLToJSON.self, PlanKeysCommand.self]
+    )
+
+    /// Prints a YAML file as JSON under kaplan's typing rule.
+    struct YAMLToJSON: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "yaml-to-json")
+
+        @Argument var file: String
+
+        func run() throws {
+            switch PlanFiles.read(file) {
+            case .failure(let d):
+                printError("\(file): \(d.message)")
+                throw ExitCode(1)
+            case .success(let bytes):
+                do throws(YAMLError) {
+                    guard let node = try YAMLParser().parse(bytes) else {
+                        print("null")
+                        return
+                    }
+                    print(YAMLJSON.render(node))
+                } catch {
+                    printError("\(file):\(error.mark.line):\(error.mark.column): \(error.message)")
+                    throw ExitCode(1)
+                }
+            }
+        }
+    }
+
+    /// Prints every key path the decoder accepts.
+    struct PlanKeysCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "plan-keys")
+
+        func run() { for path in PlanKeys.paths { print(path) } }
+    }
+}
+
+/// Writes a line to standard error.
+func printError(_ line: String) {
+    var stderr = StandardError()
+    print(line, to: &stderr)
+}
+
+/// Standard error as a text stream.
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        var bytes = Array(string.utf8)
+        _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+}

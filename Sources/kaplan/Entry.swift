@@ -1,0 +1,3 @@
+import KaplanCLI
+
+@main enum Entry { static func main() async { await KaplanCommand.main() } }
