@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "KaplanArchive", dependencies: ["CArchive"]),
 
         // Plain values: Plan, sizes, ids, source ranges, diagnostics.
-        .target(name: "KaplanModel"),
+        .target(name: "KaplanModel", linkerSettings: [.linkedLibrary("m")]),
         // YAML nodes → Plan, collecting every diagnostic.
         .target(name: "KaplanLoading", dependencies: ["KaplanYAML", "KaplanModel"]),
 
@@ -40,11 +40,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "kaplan", dependencies: ["KaplanCLI"]),
+        // libFuzzer entry for the loader when built with -DFUZZING -sanitize=fuzzer (scripts/fuzz);
+        // otherwise a corpus replayer that runs every file once.
+        .executableTarget(name: "kaplan-fuzz", dependencies: ["KaplanLoading"], path: "Sources/KaplanFuzz"),
 
         .testTarget(name: "KaplanYAMLTests", dependencies: ["KaplanYAML"]),
         .testTarget(name: "KaplanModelTests", dependencies: ["KaplanModel"]),
         .testTarget(name: "KaplanLoadingTests", dependencies: ["KaplanLoading", "KaplanModel"]),
-        .testTarget(name: "KaplanCLITests", dependencies: ["KaplanCLI"]),
+        .testTarget(name: "KaplanCLITests", dependencies: ["KaplanCLI", "kaplan"]),
         .testTarget(name: "KaplanFdiskTests", dependencies: ["KaplanFdisk"]),
         .testTarget(name: "KaplanArchiveTests", dependencies: ["KaplanArchive"]),
         .testTarget(name: "KaplanSimulatorTests", dependencies: ["KaplanSimulator", "KaplanModel"]),
