@@ -29,6 +29,9 @@ let package = Package(
         // YAML nodes → Plan, collecting every diagnostic.
         .target(name: "KaplanLoading", dependencies: ["KaplanYAML", "KaplanModel"]),
 
+        // Plan → step graph through small ordered transformers.
+        .target(name: "KaplanGraph", dependencies: ["KaplanModel"]),
+
         // In-memory host and discrete-event network: the dry run and the tests.
         .target(name: "KaplanSimulator", dependencies: ["KaplanModel"]),
 
@@ -36,7 +39,7 @@ let package = Package(
         .target(
             name: "KaplanCLI",
             dependencies: [
-                "KaplanModel", "KaplanLoading", "KaplanYAML",
+                "KaplanModel", "KaplanLoading", "KaplanYAML", "KaplanGraph",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "kaplan", dependencies: ["KaplanCLI"]),
@@ -46,6 +49,7 @@ let package = Package(
 
         .testTarget(name: "KaplanYAMLTests", dependencies: ["KaplanYAML"]),
         .testTarget(name: "KaplanModelTests", dependencies: ["KaplanModel"]),
+        .testTarget(name: "KaplanGraphTests", dependencies: ["KaplanGraph", "KaplanLoading", "KaplanModel"]),
         .testTarget(name: "KaplanLoadingTests", dependencies: ["KaplanLoading", "KaplanModel"]),
         .testTarget(name: "KaplanCLITests", dependencies: ["KaplanCLI", "kaplan"]),
         .testTarget(name: "KaplanFdiskTests", dependencies: ["KaplanFdisk"]),

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import KaplanLoading
 import KaplanModel
@@ -31,6 +32,19 @@ enum PlanFiles {
         case .failure(let problem): return PlanLoader.Output(plan: nil, diagnostics: [problem.diagnostic])
         case .success(let bytes): return PlanLoader().load(bytes: bytes, file: path)
         }
+    }
+
+    /// Loads a plan that must be valid; prints its diagnostics and exits 1 when it is not.
+    static func loadValid(_ path: String) throws -> Plan {
+        let output = load(path)
+        var renderer = DiagnosticRenderer()
+        renderer.sources[path] = lines(path)
+        guard let plan = output.validPlan else {
+            for d in output.diagnostics { printError(renderer.text(d)) }
+            printError("\(path): invalid plan; run 'kaplan check \(path)' for details")
+            throw ExitCode(1)
+        }
+        return plan
     }
 
     /// The lines of a file's text, for rendering source excerpts (empty when unreadable).

@@ -138,6 +138,31 @@ package final class LoadContext {
         return ok ? result : nil
     }
 
+    /// An argv-style list: every scalar is taken verbatim as one argument (`[chmod, 0600, /etc/x]` keeps
+    /// `0600` as written); null, empty and nested entries are refused.
+    package func argvList(_ node: YAMLNode, _ what: String) -> [String]? {
+        guard case .sequence(let items) = node.content else {
+            wrongType(node, what, expected: "a list of arguments")
+            return nil
+        }
+        var result: [String] = []
+        var ok = true
+        for item in items {
+            guard case .scalar(let text, let plain) = item.content else {
+                error("wrong-type", "each entry of \(what) must be one argument, not \(item.kindDescription)", at: item)
+                ok = false
+                continue
+            }
+            if plain, case .null = Scalar.classifyPlain(text) {
+                error("invalid-value", "an entry of \(what) is empty", at: item, hint: "quote it if you mean the text '\(text)'")
+                ok = false
+                continue
+            }
+            result.append(text)
+        }
+        return ok ? result : nil
+    }
+
     /// A byte size with a unit, within `bounds`.
     package func size(_ node: YAMLNode, _ what: String, min: UInt64 = 1, max: UInt64 = 1 << 50) -> ByteSize? {
         let text: String

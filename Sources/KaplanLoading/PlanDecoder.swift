@@ -52,7 +52,7 @@ package struct PlanDecoder {
         if let b = map.optional("bootloader") {
             bootloader = decodeBootloader(b)
         } else {
-            bootloader = Bootloader(kind: .none, range: context.range(root))
+            bootloader = Bootloader(kind: .none, initrdRebuild: false, range: context.range(root))
         }
         let fixups = map.optional("fixups").map(decodeFixups) ?? Fixups(range: context.range(root))
         let security = map.optional("security").map(decodeSecurity) ?? Security()
@@ -182,9 +182,9 @@ package struct PlanDecoder {
             context.record("\(path).label", n)
             return context.nonEmptyString(n, "\(label) label")
         }
-        let mkfs = map.optional("mkfs-options").flatMap { context.stringList($0, "\(label) mkfs-options") } ?? []
+        let mkfs = map.optional("mkfs-options").flatMap { context.argvList($0, "\(label) mkfs-options") } ?? []
         let mountOptions = map.optional("mount-options").flatMap { n -> [String]? in
-            guard let list = context.stringList(n, "\(label) mount-options") else { return nil }
+            guard let list = context.argvList(n, "\(label) mount-options") else { return nil }
             for option in list where option.isEmpty || option.contains(",") || option.contains(where: \.isWhitespace) {
                 context.error(
                     "invalid-value", "mount option '\(option)' of \(label) must be one option without commas or spaces",
@@ -539,7 +539,7 @@ package struct PlanDecoder {
             }
         }
         if let k = map.optional("kernel-options") {
-            if let v = context.stringList(k, "bootloader.kernel-options") { b.kernelOptions = v } else { ok = false }
+            if let v = context.argvList(k, "bootloader.kernel-options") { b.kernelOptions = v } else { ok = false }
         }
         if let i = map.optional("initrd") {
             if let initrd = MappingReader(i, "bootloader.initrd", allowed: PlanKeys.initrd, context: context) {
@@ -586,7 +586,7 @@ package struct PlanDecoder {
         if let c = map.optional("commands") {
             if case .sequence(let items) = c.content {
                 for item in items {
-                    if case .sequence = item.content, let argv = context.stringList(item, "each fix-up command") {
+                    if case .sequence = item.content, let argv = context.argvList(item, "a fix-up command") {
                         if argv.isEmpty || argv[0].isEmpty {
                             context.error("invalid-value", "a fix-up command needs at least a program name", at: item)
                         } else {

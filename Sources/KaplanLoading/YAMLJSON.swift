@@ -17,7 +17,12 @@ public enum YAMLJSON {
             case .null: out += "null"
             case .bool(let b): out += b ? "true" : "false"
             case .integer(let text):
-                out += text.hasPrefix("+") ? String(text.dropFirst()) : text
+                // JSON has no '+' sign and no leading zeros: 0600 is the number 600.
+                var digits = Substring(text)
+                let negative = digits.first == "-"
+                if digits.first == "-" || digits.first == "+" { digits = digits.dropFirst() }
+                while digits.count > 1, digits.first == "0" { digits = digits.dropFirst() }
+                out += (negative && digits != "0" ? "-" : "") + digits
             case .number(let d): out += d.isFinite ? "\(d)" : "null"
             case .string(let s): quote(s, into: &out)
             }
