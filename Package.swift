@@ -32,14 +32,17 @@ let package = Package(
         // Plan → step graph through small ordered transformers.
         .target(name: "KaplanGraph", dependencies: ["KaplanModel"]),
 
+        // Protocols (Host, …), the Planner behind `diff`, and the one Executor behind apply and the dry run.
+        .target(name: "KaplanEngine", dependencies: ["KaplanGraph", "KaplanModel"]),
+
         // In-memory host and discrete-event network: the dry run and the tests.
-        .target(name: "KaplanSimulator", dependencies: ["KaplanModel"]),
+        .target(name: "KaplanSimulator", dependencies: ["KaplanModel", "KaplanEngine", "KaplanGraph"]),
 
         // The command line: one file per subcommand.
         .target(
             name: "KaplanCLI",
             dependencies: [
-                "KaplanModel", "KaplanLoading", "KaplanYAML", "KaplanGraph",
+                "KaplanModel", "KaplanLoading", "KaplanYAML", "KaplanGraph", "KaplanEngine", "KaplanSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "kaplan", dependencies: ["KaplanCLI"]),
@@ -50,6 +53,7 @@ let package = Package(
         .testTarget(name: "KaplanYAMLTests", dependencies: ["KaplanYAML"]),
         .testTarget(name: "KaplanModelTests", dependencies: ["KaplanModel"]),
         .testTarget(name: "KaplanGraphTests", dependencies: ["KaplanGraph", "KaplanLoading", "KaplanModel"]),
+        .testTarget(name: "KaplanEngineTests", dependencies: ["KaplanEngine", "KaplanSimulator", "KaplanLoading"]),
         .testTarget(name: "KaplanLoadingTests", dependencies: ["KaplanLoading", "KaplanModel"]),
         .testTarget(name: "KaplanCLITests", dependencies: ["KaplanCLI", "kaplan"]),
         .testTarget(name: "KaplanFdiskTests", dependencies: ["KaplanFdisk"]),

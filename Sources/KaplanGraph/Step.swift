@@ -39,6 +39,8 @@ public struct Step: Sendable, Hashable, Codable {
         case initrd(tool: Bootloader.InitrdTool, modules: [String])
         /// Install the bootloader.
         case bootloader(Bootloader, target: Target)
+        /// Record the deployment stamp in the clone.
+        case record
         /// Unmount a mountpoint.
         case unmount(mountpoint: String)
         /// Verify the result.
@@ -61,5 +63,20 @@ public struct Step: Sendable, Hashable, Codable {
         case resume
         /// Run a plan command (argv) in the chroot.
         case command(index: Int, argv: [String])
+    }
+}
+
+extension Step.Fixup {
+    /// The fix-up's name in step addresses: `fstab`, `hostname`, …, `command-2`.
+    public var name: String {
+        switch self {
+        case .fstab: "fstab"
+        case .hostname: "hostname"
+        case .machineID: "machine-id"
+        case .sshHostKeys: "ssh-host-keys"
+        case .network: "network"
+        case .resume: "resume"
+        case .command(let index, _): "command-\(index)"
+        }
     }
 }

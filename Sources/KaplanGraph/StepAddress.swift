@@ -43,6 +43,8 @@ public enum StepKind: String, Sendable, Hashable, Codable, CaseIterable {
     case initrd
     /// Node: install the bootloader from inside the clone.
     case bootloader
+    /// Node: write kaplan's deployment stamp into the clone (what `diff` later compares).
+    case record
     /// Node: unmount one filesystem.
     case unmount
     /// Node: re-read the written table and filesystems and compare them with the plan.

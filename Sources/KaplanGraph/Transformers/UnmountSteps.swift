@@ -1,7 +1,7 @@
 import KaplanModel
 
-/// Adds `NODE.unmount[PATH]`, children before parents, after everything that writes into the clone,
-/// then `NODE.verify` after the last unmount.
+/// Adds `NODE.record` (the deployment stamp, after everything that writes into the clone), then
+/// `NODE.unmount[PATH]`, children before parents, then `NODE.verify` after the last unmount.
 public struct UnmountSteps: GraphTransformer {
     /// Creates the transformer.
     public init() {}
@@ -15,7 +15,12 @@ public struct UnmountSteps: GraphTransformer {
             }.map(\.address)
             // Only the writers nothing else depends on are needed as direct dependencies.
             let dependedOn = Set(graph.steps(of: node.name).flatMap(\.dependencies))
-            let lastWriters = writers.filter { !dependedOn.contains($0) }.sorted()
+            let record = StepAddress(node.name, .record)
+            graph.add(
+                Step(
+                    address: record, dependencies: writers.filter { !dependedOn.contains($0) }.sorted(),
+                    summary: "write /var/lib/kaplan/stamp.json (plan and stream digests, new UUIDs)", detail: .record))
+            let lastWriters = [record]
             for mount in mounts {
                 let children = mounts.filter { plan.parentMount(of: $0) == mount }.map { StepAddress(node.name, .unmount, $0) }
                 graph.add(
