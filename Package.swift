@@ -35,6 +35,9 @@ let package = Package(
         // Protocols (Host, …), the Planner behind `diff`, and the one Executor behind apply and the dry run.
         .target(name: "KaplanEngine", dependencies: ["KaplanGraph", "KaplanModel"]),
 
+        // The real host: probing, partitioning, mkfs, mounts, the stream, chroot fix-ups, the bootloader.
+        .target(name: "KaplanLinux", dependencies: ["KaplanEngine", "KaplanModel", "KaplanGraph", "KaplanFdisk"]),
+
         // In-memory host and discrete-event network: the dry run and the tests.
         .target(name: "KaplanSimulator", dependencies: ["KaplanModel", "KaplanEngine", "KaplanGraph"]),
 
@@ -42,7 +45,7 @@ let package = Package(
         .target(
             name: "KaplanCLI",
             dependencies: [
-                "KaplanModel", "KaplanLoading", "KaplanYAML", "KaplanGraph", "KaplanEngine", "KaplanSimulator",
+                "KaplanModel", "KaplanLoading", "KaplanYAML", "KaplanGraph", "KaplanEngine", "KaplanSimulator", "KaplanLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "kaplan", dependencies: ["KaplanCLI"]),
@@ -54,6 +57,7 @@ let package = Package(
         .testTarget(name: "KaplanModelTests", dependencies: ["KaplanModel"]),
         .testTarget(name: "KaplanGraphTests", dependencies: ["KaplanGraph", "KaplanLoading", "KaplanModel"]),
         .testTarget(name: "KaplanEngineTests", dependencies: ["KaplanEngine", "KaplanSimulator", "KaplanLoading"]),
+        .testTarget(name: "KaplanLinuxTests", dependencies: ["KaplanLinux", "KaplanFdisk", "KaplanLoading"]),
         .testTarget(name: "KaplanLoadingTests", dependencies: ["KaplanLoading", "KaplanModel"]),
         .testTarget(name: "KaplanCLITests", dependencies: ["KaplanCLI", "kaplan"]),
         .testTarget(name: "KaplanFdiskTests", dependencies: ["KaplanFdisk"]),

@@ -53,6 +53,16 @@ public struct NodeChanges: Sendable, Hashable, Codable {
     /// Why the node cannot be deployed (the layout does not fit, …), if it cannot.
     public var problem: String?
 
+    /// Creates a node's changes.
+    public init(node: String, target: Target, observed: DeviceState, layout: Layout?, changes: [Change], problem: String?) {
+        self.node = node
+        self.target = target
+        self.observed = observed
+        self.layout = layout
+        self.changes = changes
+        self.problem = problem
+    }
+
     /// True when apply would change anything on this node.
     public var hasChanges: Bool { changes.contains { $0.action != .keep } }
     /// True when apply would destroy existing data on this node.

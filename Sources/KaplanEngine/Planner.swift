@@ -107,8 +107,8 @@ public struct Planner: Sendable {
         changes.append(
             Change("stream", .run, "copy the golden's files into \(mounts.sorted().joined(separator: " ")) and verify every digest", step: StepAddress(node.name, .stream)))
         let graph = GraphBuilder().build(plan).restricted(to: node.name)
-        for step in graph.steps(of: node.name).sorted(by: { $0.address < $1.address })
-        where [.fixup, .initrd, .bootloader].contains(step.address.kind) {
+        let ordered = (try? graph.ordered()) ?? graph.steps(of: node.name).sorted { $0.address < $1.address }
+        for step in ordered where step.address.owner == node.name && [.fixup, .initrd, .bootloader, .record].contains(step.address.kind) {
             let subject = step.address.argument.map { "\(step.address.kind.rawValue)[\($0)]" } ?? step.address.kind.rawValue
             changes.append(Change(subject, .run, step.summary, step: step.address))
         }

@@ -10,7 +10,7 @@ public struct PartitionInfo: Hashable, Sendable {
     public let type: PartitionType
     /// libfdisk's human name for the type ("Linux", "EFI System"), when it knows it.
     public let typeName: String?
-    /// The GPT partition name (PARTLABEL); nil on dos.
+    /// The GPT partition name (PARTLABEL); nil on dos and for an unnamed GPT partition.
     public let name: String?
     /// The dos active flag, or the GPT legacy BIOS bootable attribute.
     public let bootable: Bool

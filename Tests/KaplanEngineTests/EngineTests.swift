@@ -171,3 +171,24 @@ let labPlan = """
         }
     }
 }
+
+@Suite struct SavedPlanTests {
+    @Test func staleWhenThePlanTheGoldenOrATargetChanges() throws {
+        let plan = try loadPlan(labPlan)
+        let blank = DeviceState.blank(2 << 30)
+        let changes = plan.nodes.map { Planner().changes(plan: plan, node: $0, observed: blank, goldenIdentity: "g") }
+        let bytes = Array(labPlan.utf8)
+        let saved = SavedPlan(planFile: "lab.yaml", planFileBytes: bytes, goldenIdentity: "g", changes: changes)
+        let observed = Dictionary(uniqueKeysWithValues: plan.nodes.map { ($0.name, blank) })
+        #expect(saved.staleness(planFileBytes: bytes, goldenIdentity: "g", observed: observed).isEmpty)
+        #expect(saved.staleness(planFileBytes: bytes + [10], goldenIdentity: "g", observed: observed).count == 1)
+        #expect(saved.staleness(planFileBytes: bytes, goldenIdentity: "h", observed: observed).count == 1)
+        var moved = observed
+        moved["n2"] = DeviceState(sizeBytes: 2 << 30, table: .dos)
+        #expect(saved.staleness(planFileBytes: bytes, goldenIdentity: "g", observed: moved) == ["n2: n2.img changed since the plan was saved"])
+        // Round trip through JSON keeps it applicable.
+        let data = try JSONEncoder().encode(saved)
+        let back = try JSONDecoder().decode(SavedPlan.self, from: data)
+        #expect(back == saved)
+    }
+}
