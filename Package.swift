@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "KaplanEngine", dependencies: ["KaplanGraph", "KaplanModel"]),
 
         // The real host: probing, partitioning, mkfs, mounts, the stream, chroot fix-ups, the bootloader.
-        .target(name: "KaplanLinux", dependencies: ["KaplanEngine", "KaplanModel", "KaplanGraph", "KaplanFdisk"]),
+        .target(name: "KaplanLinux", dependencies: ["KaplanEngine", "KaplanModel", "KaplanGraph", "KaplanFdisk", "KaplanArchive"]),
 
         // In-memory host and discrete-event network: the dry run and the tests.
         .target(name: "KaplanSimulator", dependencies: ["KaplanModel", "KaplanEngine", "KaplanGraph"]),

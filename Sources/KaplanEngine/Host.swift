@@ -17,7 +17,7 @@ public protocol Host: Sendable {
     /// Mounts a partition at its mountpoint below the node's private root.
     func mount(node: String, target: Target, entry: Layout.Entry, partition: Partition) async throws
     /// Copies the golden's files into the node's mounted tree, verifying every digest; returns the stream's digest.
-    func receiveStream(node: String, golden: GoldenHandle, mounts: [String], excluded: [String], progress: @Sendable (UInt64) -> Void) async throws -> String
+    func receiveStream(node: String, golden: GoldenHandle, mounts: [String], excluded: [String], progress: @escaping @Sendable (UInt64) -> Void) async throws -> String
     /// Applies one fix-up inside the clone.
     func fixup(node: String, fixup: Step.Fixup, facts: CloneFacts) async throws
     /// Rebuilds the initrd inside the clone.

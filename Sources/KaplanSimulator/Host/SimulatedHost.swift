@@ -163,7 +163,7 @@ public actor SimulatedHost: Host {
     }
 
     public func receiveStream(
-        node: String, golden: GoldenHandle, mounts wanted: [String], excluded: [String], progress: @Sendable (UInt64) -> Void
+        node: String, golden: GoldenHandle, mounts wanted: [String], excluded: [String], progress: @escaping @Sendable (UInt64) -> Void
     ) async throws -> String {
         let address = StepAddress(node, .stream).description
         try await checkFault(address)

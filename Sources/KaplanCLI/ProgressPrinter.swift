@@ -1,0 +1,92 @@
+import Foundation
+import KaplanEngine
+import KaplanLoading
+import KaplanModel
+import Synchronization
+
+/// Prints execution events: one line per step for people (stream progress at most once a second per node),
+/// or JSON lines (schemas/events.schema.json) for tools.
+final class ProgressPrinter: ExecutionObserver, Sendable {
+    let json: Bool
+    private let start = Date()
+    private let lastProgress = Mutex<[String: Date]>([:])
+
+    init(json: Bool) { self.json = json }
+
+    private var elapsed: String { String(format: "%7.1fs", Date().timeIntervalSince(start)) }
+
+    func handle(_ event: ExecutionEvent) {
+        if json {
+            print(Self.jsonLine(event, seconds: Date().timeIntervalSince(start)))
+            fflush(nil)
+            return
+        }
+        switch event {
+        case .stepStarted(let a, let attempt):
+            if attempt > 1 { print("[\(elapsed)] \(a) retry \(attempt)") }
+        case .stepSucceeded(let a, let s):
+            print("[\(elapsed)] \(a) ok (\(String(format: "%.1f", s))s)")
+        case .stepFailed(let e, let retry):
+            print("[\(elapsed)] \(e.step) FAILED: \(e.message)\(e.cause.map { ": \($0)" } ?? "")\(retry ? " (will retry)" : "")")
+        case .stepSkipped(let a, let reason):
+            print("[\(elapsed)] \(a) skipped: \(reason)")
+        case .progress(let node, let bytes):
+            let now = Date()
+            let due = lastProgress.withLock { last -> Bool in
+                if let t = last[node], now.timeIntervalSince(t) < 1 { return false }
+                last[node] = now
+                return true
+            }
+            if due { print("[\(elapsed)] \(node).stream \(ByteSize(bytes)) sent") }
+        case .nodeFinished(let o):
+            print("[\(elapsed)] \(o.node) \(o.ok ? "OK" : "KO at \(o.failure!.step)")")
+        }
+        fflush(nil)
+    }
+
+    static func jsonLine(_ event: ExecutionEvent, seconds: Double) -> String {
+        var fields: [String] = ["\"t\":\(String(format: "%.3f", seconds))"]
+        func s(_ k: String, _ v: String) { fields.append("\"\(k)\":" + quoted(v)) }
+        switch event {
+        case .stepStarted(let a, let attempt):
+            s("event", "step-started"); s("step", a.description); fields.append("\"attempt\":\(attempt)")
+        case .stepSucceeded(let a, let sec):
+            s("event", "step-succeeded"); s("step", a.description); fields.append("\"seconds\":\(String(format: "%.3f", sec))")
+        case .stepFailed(let e, let retry):
+            s("event", "step-failed"); s("step", e.step.description); s("code", e.code); s("message", e.message)
+            if let c = e.cause { s("cause", c) }
+            fields.append("\"willRetry\":\(retry)")
+        case .stepSkipped(let a, let reason):
+            s("event", "step-skipped"); s("step", a.description); s("reason", reason)
+        case .progress(let node, let bytes):
+            s("event", "progress"); s("node", node); fields.append("\"bytes\":\(bytes)")
+        case .nodeFinished(let o):
+            s("event", "node-finished"); s("node", o.node); fields.append("\"ok\":\(o.ok)")
+            if let f = o.failure { s("failedStep", f.step.description); s("code", f.code); s("message", f.message) }
+            fields.append("\"bytes\":\(o.bytes)"); fields.append("\"seconds\":\(String(format: "%.3f", o.seconds))")
+        }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    static func quoted(_ v: String) -> String {
+        var out = ""
+        YAMLJSON.quote(v, into: &out)
+        return out
+    }
+
+    /// The final per-node table.
+    static func report(_ outcomes: [NodeOutcome]) -> String {
+        var rows = [["NODE", "RESULT", "FAILED STEP", "REASON", "BYTES", "TIME"]]
+        for o in outcomes {
+            rows.append([
+                o.node, o.ok ? "OK" : "KO", o.failure?.step.description ?? "-",
+                o.failure.map { $0.message + ($0.cause.map { ": \($0)" } ?? "") }.map { String($0.prefix(70)) } ?? "-",
+                ByteSize(o.bytes).description, String(format: "%.1fs", o.seconds),
+            ])
+        }
+        let widths = (0..<6).map { c in rows.map { $0[c].count }.max()! }
+        return rows.map { r in
+            r.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+}
