@@ -28,8 +28,16 @@ public struct Planner: Sendable {
             return result
         case .success(let l): layout = l
         }
-        result.layout = layout
         let byID = Dictionary(uniqueKeysWithValues: plan.partitions.map { ($0.id, $0) })
+        for e in layout.entries {
+            let p = byID[e.id]!
+            if let minimum = p.filesystem.minimumBytes, e.bytes < minimum {
+                let tool = p.filesystem == .swap ? "mkswap" : "mkfs.\(p.filesystem.rawValue)"
+                result.problem = "\(node.name).format[\(p.id)]: partition '\(p.id)' (\(p.size)) would be \(ByteSize(e.bytes)) on \(node.target.path) (\(ByteSize(observed.sizeBytes))), but \(tool) needs at least \(ByteSize(minimum))"
+                return result
+            }
+        }
+        result.layout = layout
         let tableStep = StepAddress(node.name, .partition, node.diskArgument)
 
         func geometryMatches(_ o: DeviceState.ObservedPartition, _ e: Layout.Entry) -> Bool {

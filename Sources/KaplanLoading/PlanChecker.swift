@@ -199,22 +199,11 @@ package struct PlanChecker {
                     error("invalid-value", "partition '\(p.id)' has a label but no filesystem to carry it", at("partitions[\(i)].label", or: p.range))
                 }
             }
-            if case .fixed(let size) = p.size, let minimum = Self.minimumSize(p.filesystem), size.bytes < minimum {
+            if case .fixed(let size) = p.size, let minimum = p.filesystem.minimumBytes, size.bytes < minimum {
                 error(
                     "filesystem-too-small", "partition '\(p.id)' is \(size) but mkfs.\(p.filesystem.rawValue) needs at least \(ByteSize(minimum))",
                     at("partitions[\(i)].size", or: p.range))
             }
-        }
-    }
-
-    /// The smallest partition each mkfs accepts.
-    static func minimumSize(_ fs: Filesystem) -> UInt64? {
-        switch fs {
-        case .xfs: 300 << 20
-        case .btrfs: 114 << 20
-        case .jfs: 16 << 20
-        case .ext2, .ext3, .ext4, .vfat, .swap: 1 << 20
-        case .none: nil
         }
     }
 

@@ -137,6 +137,17 @@ public enum Filesystem: String, Sendable, Hashable, Codable, CaseIterable {
         }
     }
 
+    /// The smallest partition its mkfs accepts, in bytes (nil: no filesystem).
+    public var minimumBytes: UInt64? {
+        switch self {
+        case .xfs: 300 << 20
+        case .btrfs: 114 << 20
+        case .jfs: 16 << 20
+        case .ext2, .ext3, .ext4, .vfat, .swap: 1 << 20
+        case .none: nil
+        }
+    }
+
     /// True when the filesystem can be mounted and receive files.
     public var holdsFiles: Bool { self != .swap && self != .none }
 }
