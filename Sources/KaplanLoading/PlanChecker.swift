@@ -273,7 +273,7 @@ package struct PlanChecker {
                 let p = plan.partitions[problem.index]
                 error(
                     "layout-too-large", problem.message, at("partitions[\(problem.index)].size", or: p.range),
-                    hint: "the disk size is declared at \(context.ranges["\(path).disk-size"].map { "line \($0.start.line)" } ?? "nodes.disk-size")")
+                    hint: "the disk size (\(size)) is declared on line \((context.ranges["\(path).disk-size"] ?? context.ranges["nodes.disk-size"])?.start.line ?? 0)")
             }
         }
     }
@@ -378,11 +378,6 @@ package struct PlanChecker {
             error(
                 "port-conflict", "transport.data-port and transport.port are both \(t.port)", at("transport.data-port", or: t.range),
                 hint: "the control port and the data port must differ")
-        }
-        if plan.security.keyFile == nil, plan.nodes.contains(where: { if case .device = $0.target { true } else { false } }) {
-            warning(
-                "no-key-file", "no security.key-file: network deployments of this plan will be refused (the session must be authenticated)",
-                at("transport.kind", or: t.range), hint: "create one with 'head -c 32 /dev/urandom > session.key' and set security.key-file")
         }
     }
 

@@ -244,7 +244,8 @@ package struct PlanDecoder {
             if s == "fill" { return .fill }
             if s.hasSuffix("%") {
                 let number = s.dropLast()
-                guard !number.isEmpty, number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
+                let parts = number.split(separator: ".", omittingEmptySubsequences: false)
+                guard (1...2).contains(parts.count), parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }),
                     let value = Double(number), value > 0, value <= 100
                 else {
                     context.error("invalid-value", "\(what) '\(s)' must be a percentage above 0% and at most 100%", at: node)

@@ -49,8 +49,11 @@ public enum YAMLJSON {
                     }
                     continue
                 }
-                if values[key] == nil { keys.append(key) }
-                values[key] = pair.value
+                // The first of duplicate keys counts, as in the decoder (which reports the others).
+                if values[key] == nil {
+                    keys.append(key)
+                    values[key] = pair.value
+                }
             }
             for (key, value) in merged where values[key] == nil {
                 keys.append(key)
