@@ -21,8 +21,8 @@ let package = Package(
 
         // Swift wrappers that own the C handles.
         .target(name: "KaplanYAML", dependencies: ["CYAML"]),
-        .target(name: "KaplanFdisk", dependencies: ["CFdisk", "CBlkid"]),
-        .target(name: "KaplanArchive", dependencies: ["CArchive"]),
+        .target(name: "KaplanFdisk", dependencies: ["CFdisk", "CBlkid"], exclude: ["README.md"]),
+        .target(name: "KaplanArchive", dependencies: ["CArchive"], exclude: ["README.md"]),
 
         // Plain values: Plan, sizes, ids, source ranges, diagnostics.
         .target(name: "KaplanModel", linkerSettings: [.linkedLibrary("m")]),
@@ -39,13 +39,13 @@ let package = Package(
         .target(name: "KaplanLinux", dependencies: ["KaplanEngine", "KaplanModel", "KaplanGraph", "KaplanFdisk", "KaplanArchive"]),
 
         // In-memory host and discrete-event network: the dry run and the tests.
-        .target(name: "KaplanSimulator", dependencies: ["KaplanModel", "KaplanEngine", "KaplanGraph"]),
+        .target(name: "KaplanSimulator", dependencies: ["KaplanModel", "KaplanEngine", "KaplanGraph"], exclude: ["README.md"]),
 
         // The command line: one file per subcommand.
         .target(
             name: "KaplanCLI",
             dependencies: [
-                "KaplanModel", "KaplanLoading", "KaplanYAML", "KaplanGraph", "KaplanEngine", "KaplanSimulator", "KaplanLinux",
+                "KaplanModel", "KaplanLoading", "KaplanYAML", "KaplanGraph", "KaplanEngine", "KaplanSimulator", "KaplanLinux", "KaplanArchive",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "kaplan", dependencies: ["KaplanCLI"]),

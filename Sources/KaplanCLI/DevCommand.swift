@@ -1,4 +1,6 @@
 import ArgumentParser
+import KaplanArchive
+import KaplanLinux
 import KaplanLoading
 import KaplanYAML
 import Glibc
@@ -9,7 +11,7 @@ struct DevCommand: ParsableCommand {
         commandName: "dev",
         abstract: "Developer helpers for the test suite.",
         shouldDisplay: false,
-        subcommands: [YAMLToJSON.self, PlanKeysCommand.self]
+        subcommands: [YAMLToJSON.self, PlanKeysCommand.self, CopyTree.self]
     )
 
     /// Prints a YAML file as JSON under kaplan's typing rule.
@@ -35,6 +37,22 @@ struct DevCommand: ParsableCommand {
                     throw ExitCode(1)
                 }
             }
+        }
+    }
+
+    /// Copies a tree through the deployment's stream (archive, extract, verify): the stream benchmark's subject.
+    struct CopyTree: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "copy-tree")
+
+        @Argument var source: String
+        @Argument var destination: String
+        @Option var compression: String = "zstd"
+
+        func run() throws {
+            let mode: ArchiveCompression = compression == "none" ? .none : .zstd(level: 3)
+            let result = try TreeStream.copy(
+                source: source, destination: destination, excluding: [], compression: mode, what: "copy-tree")
+            print("copied \(result.fileBytes) bytes of files as \(result.streamBytes) stream bytes; manifest \(result.digest)")
         }
     }
 

@@ -235,6 +235,22 @@ struct DiskLabelTests {
         #expect(try reread.partitions().map(\.start) == [2048])
     }
 
+    @Test func wipeRequestedBeforeCreateLabelStillWipes() throws {
+        let scratch = try ScratchDirectory()
+        let image = try scratch.sparseImage("order.img", bytes: Self.diskBytes)
+        try Self.writeGPT(image)
+        do {
+            let disk = try DiskLabel(path: image, readOnly: false)
+            try disk.wipeSignatures()
+            try disk.createLabel(.dos)
+            #expect(disk.willWipeSignatures)
+            try disk.addPartition(PartitionSpec(number: 1, start: 2048, size: 65536, type: .mbrLinux))
+            try disk.write()
+        }
+        let left = try BlockProbe.signatures(path: image)
+        #expect(left.map(\.type) == ["dos"], "left behind: \(left)")
+    }
+
     @Test func replacingGPTByDosWithoutWipeLeavesTheGPTHeaders() throws {
         // The control for the test above: libfdisk's dos writer touches sector 0 only.
         let scratch = try ScratchDirectory()
