@@ -10,7 +10,8 @@ let package = Package(
         .executable(name: "kaplan", targets: ["kaplan"])
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
     ],
     targets: [
         // C system libraries: only their Swift wrappers import them.
@@ -19,10 +20,13 @@ let package = Package(
         .systemLibrary(name: "CBlkid", pkgConfig: "blkid", providers: [.apt(["libblkid-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
 
+        // SHA-256 over swift-crypto (BoringSSL, hardware-accelerated): manifests, digests, stamps.
+        .target(name: "KaplanDigest", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+
         // Swift wrappers that own the C handles.
         .target(name: "KaplanYAML", dependencies: ["CYAML"]),
         .target(name: "KaplanFdisk", dependencies: ["CFdisk", "CBlkid"], exclude: ["README.md"]),
-        .target(name: "KaplanArchive", dependencies: ["CArchive"], exclude: ["README.md"]),
+        .target(name: "KaplanArchive", dependencies: ["CArchive", "KaplanDigest"], exclude: ["README.md"]),
 
         // Plain values: Plan, sizes, ids, source ranges, diagnostics.
         .target(name: "KaplanModel", linkerSettings: [.linkedLibrary("m")]),
@@ -33,13 +37,13 @@ let package = Package(
         .target(name: "KaplanGraph", dependencies: ["KaplanModel"]),
 
         // Protocols (Host, …), the Planner behind `diff`, and the one Executor behind apply and the dry run.
-        .target(name: "KaplanEngine", dependencies: ["KaplanGraph", "KaplanModel"]),
+        .target(name: "KaplanEngine", dependencies: ["KaplanGraph", "KaplanModel", "KaplanDigest"]),
 
         // The real host: probing, partitioning, mkfs, mounts, the stream, chroot fix-ups, the bootloader.
-        .target(name: "KaplanLinux", dependencies: ["KaplanEngine", "KaplanModel", "KaplanGraph", "KaplanFdisk", "KaplanArchive"]),
+        .target(name: "KaplanLinux", dependencies: ["KaplanEngine", "KaplanModel", "KaplanGraph", "KaplanFdisk", "KaplanArchive", "KaplanDigest"]),
 
         // In-memory host and discrete-event network: the dry run and the tests.
-        .target(name: "KaplanSimulator", dependencies: ["KaplanModel", "KaplanEngine", "KaplanGraph"], exclude: ["README.md"]),
+        .target(name: "KaplanSimulator", dependencies: ["KaplanModel", "KaplanEngine", "KaplanGraph", "KaplanDigest"], exclude: ["README.md"]),
 
         // The command line: one file per subcommand.
         .target(
@@ -55,13 +59,14 @@ let package = Package(
 
         .testTarget(name: "KaplanYAMLTests", dependencies: ["KaplanYAML"]),
         .testTarget(name: "KaplanModelTests", dependencies: ["KaplanModel"]),
+        .testTarget(name: "KaplanDigestTests", dependencies: ["KaplanDigest"]),
         .testTarget(name: "KaplanGraphTests", dependencies: ["KaplanGraph", "KaplanLoading", "KaplanModel"]),
         .testTarget(name: "KaplanEngineTests", dependencies: ["KaplanEngine", "KaplanSimulator", "KaplanLoading"]),
         .testTarget(name: "KaplanLinuxTests", dependencies: ["KaplanLinux", "KaplanFdisk", "KaplanLoading"]),
         .testTarget(name: "KaplanLoadingTests", dependencies: ["KaplanLoading", "KaplanModel"]),
         .testTarget(name: "KaplanCLITests", dependencies: ["KaplanCLI", "kaplan"]),
         .testTarget(name: "KaplanFdiskTests", dependencies: ["KaplanFdisk"]),
-        .testTarget(name: "KaplanArchiveTests", dependencies: ["KaplanArchive"]),
+        .testTarget(name: "KaplanArchiveTests", dependencies: ["KaplanArchive", "KaplanDigest"]),
         .testTarget(name: "KaplanSimulatorTests", dependencies: ["KaplanSimulator", "KaplanModel"]),
     ],
     swiftLanguageModes: [.v6]

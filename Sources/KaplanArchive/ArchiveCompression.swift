@@ -2,6 +2,6 @@
 public enum ArchiveCompression: Sendable, Hashable, Codable {
     /// No compression: the raw pax stream.
     case none
-    /// zstd at `level` (1…19), with `workers` extra compression threads (0: compress on the calling thread).
+    /// zstd at `level` (1…22; 3 is zstd's default), with `workers` compression threads (0: on the archiving thread).
     case zstd(level: Int, workers: Int = 0)
 }

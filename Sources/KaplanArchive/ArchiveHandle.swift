@@ -16,7 +16,7 @@ final class ArchiveHandle {
     let pointer: OpaquePointer
     let role: Role
     /// Callback context that must outlive the handle (libarchive may call back while freeing).
-    var retainedContext: AnyObject?
+    var retainedContext: (any CallbackContext)?
 
     /// Creates a handle of `role`, or throws when libarchive cannot allocate one.
     init(_ role: Role) throws(ArchiveError) {
@@ -37,11 +37,13 @@ final class ArchiveHandle {
     }
 
     deinit {
+        // Freeing an unclosed writer makes libarchive close it, flushing an end-of-archive to the sink as if the
+        // stream were complete; an abandoned context drops that instead.
+        retainedContext?.abandon()
         switch role {
         case .read, .readDisk: archive_read_free(pointer)
         case .write, .writeDisk: archive_write_free(pointer)
         }
-        retainedContext = nil
     }
 
     /// Throws the handle's current error unless `rc` is `ARCHIVE_OK` (or one of `accepting`); returns `rc`.
@@ -66,4 +68,10 @@ final class ArchiveHandle {
         return ArchiveError(
             kind: .library, function: function, errno: archive_errno(pointer), message: message, path: path)
     }
+}
+
+/// The object behind a libarchive callback's client data.
+protocol CallbackContext: AnyObject {
+    /// Stops passing bytes through: from now on every callback reports failure.
+    func abandon()
 }

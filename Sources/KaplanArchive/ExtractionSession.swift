@@ -25,7 +25,12 @@ public final class ExtractionSession: Sendable {
 
     /// Queues the next chunk of the stream (copied); blocks while the queue is full.
     public func feed(_ bytes: UnsafeRawBufferPointer) throws(ArchiveError) {
-        try state.push(Array(bytes))
+        guard let source = bytes.baseAddress, bytes.count > 0 else { return }
+        let copy = [UInt8](unsafeUninitializedCapacity: bytes.count) { buffer, count in
+            UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: source, byteCount: bytes.count)
+            count = bytes.count
+        }
+        try state.push(copy)
     }
 
     /// Queues the next chunk of the stream; blocks while the queue is full.
@@ -128,5 +133,6 @@ private final class SessionState: @unchecked Sendable {
     }
 
     private static let cancelledError = ArchiveError(
-        kind: .cancelled, function: "ExtractionSession", message: "the extraction was cancelled before the stream ended")
+        kind: .cancelled, function: "ExtractionSession", message: "the extraction was cancelled before the stream ended"
+    )
 }

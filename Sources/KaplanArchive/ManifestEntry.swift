@@ -1,4 +1,6 @@
 import CArchive
+import KaplanDigest
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -119,7 +121,8 @@ public struct ManifestEntry: Sendable, Hashable, Codable {
             var size = 0
             while archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK {
                 guard let name else { continue }
-                attributes[ArchivePath.bytes(name)] = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+                attributes[ArchivePath.bytes(name)] =
+                    value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
             }
         }
         var acl: [[Int64]] = []

@@ -1,4 +1,5 @@
 import CArchive
+import KaplanDigest
 
 #if canImport(Glibc)
     import Glibc
@@ -78,6 +79,11 @@ public struct TreeArchiver: Sendable {
         case .none:
             try writer.check(archive_write_add_filter_none(writer.pointer), "archive_write_add_filter_none")
         case .zstd(let level, let workers):
+            guard (1...22).contains(level), workers >= 0 else {
+                throw ArchiveError(
+                    kind: .invalidArgument, function: "TreeArchiver.archive",
+                    message: "zstd needs a level from 1 to 22 and a non-negative worker count, not \(compression)")
+            }
             try writer.check(archive_write_add_filter_zstd(writer.pointer), "archive_write_add_filter_zstd")
             try writer.check(
                 archive_write_set_filter_option(writer.pointer, "zstd", "compression-level", "\(level)"),
@@ -88,8 +94,10 @@ public struct TreeArchiver: Sendable {
                     "archive_write_set_filter_option(threads=\(workers))")
             }
         }
-        try writer.check(archive_write_set_bytes_per_block(writer.pointer, 64 * 1024), "archive_write_set_bytes_per_block")
-        try writer.check(archive_write_set_bytes_in_last_block(writer.pointer, 1), "archive_write_set_bytes_in_last_block")
+        try writer.check(
+            archive_write_set_bytes_per_block(writer.pointer, 64 * 1024), "archive_write_set_bytes_per_block")
+        try writer.check(
+            archive_write_set_bytes_in_last_block(writer.pointer, 1), "archive_write_set_bytes_in_last_block")
         let context = Unmanaged.passUnretained(sink).toOpaque()
         try checked(
             archive_write_open2(
@@ -107,7 +115,8 @@ public struct TreeArchiver: Sendable {
         var skipped: [String] = []
         let reserved = Array(StreamTrailer.name.utf8)
 
-        try disk.check(archive_read_disk_open(disk.pointer, ArchivePath.cString(rootBytes)), "archive_read_disk_open",
+        try disk.check(
+            archive_read_disk_open(disk.pointer, ArchivePath.cString(rootBytes)), "archive_read_disk_open",
             path: root)
         while true {
             let rc = try disk.check(
@@ -141,9 +150,7 @@ public struct TreeArchiver: Sendable {
                     path: display)
             }
 
-            relative.withUnsafeBufferPointer { _ in
-                archive_entry_copy_pathname(entry.pointer, ArchivePath.cString(relative))
-            }
+            archive_entry_copy_pathname(entry.pointer, ArchivePath.cString(relative))
             archive_entry_set_uname(entry.pointer, nil)
             archive_entry_set_gname(entry.pointer, nil)
             archive_entry_unset_atime(entry.pointer)
@@ -161,14 +168,16 @@ public struct TreeArchiver: Sendable {
             let hardlink = archive_entry_hardlink(entry.pointer).map { ArchivePath.display(ArchivePath.bytes($0)) }
 
             try checked(
-                archive_write_header(writer.pointer, entry.pointer), "archive_write_header", writer, sink, path: display)
+                archive_write_header(writer.pointer, entry.pointer), "archive_write_header", writer, sink, path: display
+            )
             var digest: String? = nil
             if hardlink == nil && archive_entry_filetype(entry.pointer) == FileType.regular {
                 digest = try copyContent(from: disk, to: writer, sink: sink, entry: entry.pointer, path: display)
                 statistics.regularFiles += 1
                 statistics.fileBytes += archive_entry_size(entry.pointer)
             }
-            try checked(archive_write_finish_entry(writer.pointer), "archive_write_finish_entry", writer, sink,
+            try checked(
+                archive_write_finish_entry(writer.pointer), "archive_write_finish_entry", writer, sink,
                 path: display)
             manifest.append(
                 ManifestEntry(entry: entry.pointer, path: display, hardlinkTarget: hardlink, sha256: digest))
@@ -176,7 +185,8 @@ public struct TreeArchiver: Sendable {
         }
         try disk.check(archive_read_close(disk.pointer), "archive_read_close", path: root)
 
-        try writeTrailer(StreamTrailer(entries: statistics.entries, manifestDigest: manifest.currentDigest),
+        try writeTrailer(
+            StreamTrailer(entries: statistics.entries, manifestDigest: manifest.currentDigest),
             to: writer, sink: sink)
         try checked(archive_write_close(writer.pointer), "archive_write_close", writer, sink)
         statistics.archiveBytes = archive_filter_bytes(writer.pointer, 0)
@@ -186,7 +196,8 @@ public struct TreeArchiver: Sendable {
             statistics: statistics, manifest: manifest.finish(), skipped: skipped, unmatchedExclusions: unmatched)
     }
 
-    /// Copies a regular file's content (holes as zeros, which the pax writer turns back into holes); returns its digest.
+    /// Copies a regular file's content (holes as zeros, which the pax writer turns back into holes).
+    /// Returns the SHA-256 of the content.
     private func copyContent(
         from disk: ArchiveHandle, to writer: ArchiveHandle, sink: SinkContext, entry: OpaquePointer, path: String
     ) throws(ArchiveError) -> String {
@@ -202,7 +213,8 @@ public struct TreeArchiver: Sendable {
                 path: path, accepting: ARCHIVE_EOF)
             if rc == ARCHIVE_EOF { break }
             if offset > position {
-                position += try writeZeros(min(offset, size) - position, to: writer, sink: sink, hasher: &hasher,
+                position += try writeZeros(
+                    min(offset, size) - position, to: writer, sink: sink, hasher: &hasher,
                     path: path)
             }
             guard offset == position, let buffer else { continue }
@@ -246,11 +258,13 @@ public struct TreeArchiver: Sendable {
         archive_entry_set_perm(entry.pointer, 0o600)
         archive_entry_set_size(entry.pointer, Int64(body.count))
         archive_entry_set_mtime(entry.pointer, 0, 0)
-        try checked(archive_write_header(writer.pointer, entry.pointer), "archive_write_header", writer, sink,
+        try checked(
+            archive_write_header(writer.pointer, entry.pointer), "archive_write_header", writer, sink,
             path: StreamTrailer.name)
         let count = body.withUnsafeBytes { archive_write_data(writer.pointer, $0.baseAddress, $0.count) }
         _ = try checked(count: count, "archive_write_data", writer, sink, path: StreamTrailer.name)
-        try checked(archive_write_finish_entry(writer.pointer), "archive_write_finish_entry", writer, sink,
+        try checked(
+            archive_write_finish_entry(writer.pointer), "archive_write_finish_entry", writer, sink,
             path: StreamTrailer.name)
     }
 
@@ -279,12 +293,13 @@ public struct TreeArchiver: Sendable {
 private let zeroBlock = [UInt8](repeating: 0, count: 64 * 1024)
 
 /// The caller's sink, as libarchive's write callback sees it.
-final class SinkContext {
+final class SinkContext: CallbackContext {
     let sink: (UnsafeRawBufferPointer) throws -> Void
     /// The first error the sink threw; libarchive only learns that the write failed.
     var error: (any Error)?
     /// Bytes the sink accepted.
     var bytes: Int64 = 0
+    private var abandoned = false
 
     init(_ sink: @escaping (UnsafeRawBufferPointer) throws -> Void) {
         self.sink = sink
@@ -292,7 +307,7 @@ final class SinkContext {
 
     /// Hands libarchive's output to the sink; -1 tells libarchive the write failed (the error is kept here).
     func write(_ buffer: UnsafeRawPointer?, _ length: Int) -> Int {
-        if error != nil { return -1 }
+        if error != nil || abandoned { return -1 }
         do {
             try sink(UnsafeRawBufferPointer(start: buffer, count: length))
             bytes += Int64(length)
@@ -301,6 +316,10 @@ final class SinkContext {
             self.error = error
             return -1
         }
+    }
+
+    func abandon() {
+        abandoned = true
     }
 
     /// The sink's error as an ``ArchiveError``, if the sink failed.

@@ -1,4 +1,5 @@
 import CArchive
+import KaplanDigest
 
 #if canImport(Glibc)
     import Glibc
@@ -37,7 +38,8 @@ public struct TreeExtractor: Sendable {
     }
 
     /// Extracts on the calling thread, which must be a ``WorkerThread``.
-    func extractOnCurrentThread(from source: @escaping () throws -> [UInt8]?) -> Result<ExtractionResult, ArchiveError> {
+    func extractOnCurrentThread(from source: @escaping () throws -> [UInt8]?) -> Result<ExtractionResult, ArchiveError>
+    {
         do throws(ArchiveError) {
             return .success(try run(source: SourceContext(source)))
         } catch {
@@ -50,11 +52,13 @@ public struct TreeExtractor: Sendable {
         try ExtractionSession(extractor: self, bufferLimit: bufferLimit)
     }
 
-    /// The `archive_write_disk` options: full metadata, holes, and the libarchive guards against escaping paths.
+    /// The `archive_write_disk` options: full metadata, and the libarchive guards against escaping paths.
+    ///
+    /// Not `ARCHIVE_EXTRACT_SPARSE`: the holes the archive records are recreated anyway (data blocks carry their
+    /// offsets); that flag would also punch holes into runs of zeros the golden had allocated (a swap file).
     static let diskFlags: Int32 =
         ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR
-        | ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_SPARSE | ARCHIVE_EXTRACT_SECURE_SYMLINKS
-        | ARCHIVE_EXTRACT_SECURE_NODOTDOT
+        | ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT
 
     private func run(source: SourceContext) throws(ArchiveError) -> ExtractionResult {
         let destinationBytes = try ArchivePath.resolvedDirectory(destination, role: "destination")
@@ -115,7 +119,8 @@ public struct TreeExtractor: Sendable {
             if let hardlink = archive_entry_hardlink(entry) {
                 let rawLink = ArchivePath.bytes(hardlink)
                 guard let link = ArchivePath.normalized(rawLink), link != Array(".".utf8) else {
-                    throw Self.unsafe(display, "the hard link's target \(ArchivePath.display(rawLink)) is not below the root")
+                    throw Self.unsafe(
+                        display, "the hard link's target \(ArchivePath.display(rawLink)) is not below the root")
                 }
                 hardlinkDisplay = ArchivePath.display(link)
                 archive_entry_copy_hardlink(entry, ArchivePath.cString(Self.join(destinationBytes, link)))
@@ -155,7 +160,13 @@ public struct TreeExtractor: Sendable {
         // Closing applies what libarchive defers to the end: directory modes and times.
         try disk.check(archive_write_close(disk.pointer), "archive_write_close")
         for (target, display, mtime) in existingDirectories.reversed() {
-            var times = [timespec(tv_sec: 0, tv_nsec: (1 << 30) - 2 /* UTIME_OMIT */), mtime]
+            // Only where the path still leads, without symlinks, to where it did (the archive may have changed it).
+            guard let resolved = realpath(target, nil) else { continue }
+            let unchanged = strcmp(resolved, target) == 0
+            free(resolved)
+            guard unchanged else { continue }
+            let omit = (1 << 30) - 2  // UTIME_OMIT: leave the atime alone
+            var times = [timespec(tv_sec: 0, tv_nsec: omit), mtime]
             guard utimensat(AT_FDCWD, target, &times, AT_SYMLINK_NOFOLLOW) == 0 else {
                 let code = errno
                 throw ArchiveError(
@@ -270,12 +281,13 @@ public struct TreeExtractor: Sendable {
 }
 
 /// The caller's source, as libarchive's read callback sees it.
-final class SourceContext {
+final class SourceContext: CallbackContext {
     let source: () throws -> [UInt8]?
     /// The first error the source threw; libarchive only learns that the read failed.
     var error: (any Error)?
     /// Set once the source has said the stream ended.
     var ended = false
+    private var abandoned = false
     /// The chunk libarchive is reading from; it must stay put until the next callback.
     private var buffer: UnsafeMutableRawPointer? = nil
     private var capacity = 0
@@ -290,7 +302,7 @@ final class SourceContext {
 
     /// Fetches the next non-empty chunk; 0 at the end of the stream, -1 (with `error` set) on failure.
     func read(into pointer: UnsafeMutablePointer<UnsafeRawPointer?>) -> Int {
-        if error != nil { return -1 }
+        if error != nil || abandoned { return -1 }
         if ended { return 0 }
         do {
             while true {
@@ -303,8 +315,11 @@ final class SourceContext {
                     free(buffer)
                     buffer = malloc(chunk.count)
                     capacity = buffer == nil ? 0 : chunk.count
-                    guard buffer != nil else { throw ArchiveError(kind: .system, function: "malloc", errno: ENOMEM,
-                        message: "cannot buffer a chunk of \(chunk.count) bytes") }
+                    guard buffer != nil else {
+                        throw ArchiveError(
+                            kind: .system, function: "malloc", errno: ENOMEM,
+                            message: "cannot buffer a chunk of \(chunk.count) bytes")
+                    }
                 }
                 chunk.withUnsafeBytes { buffer!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
                 pointer.pointee = UnsafeRawPointer(buffer)
@@ -314,6 +329,10 @@ final class SourceContext {
             self.error = error
             return -1
         }
+    }
+
+    func abandon() {
+        abandoned = true
     }
 
     /// The source's error as an ``ArchiveError``, if the source failed.

@@ -1,3 +1,4 @@
+import KaplanDigest
 /// Every entry of an archive in stream order, with one digest over all of them, to compare golden and target.
 public struct TreeManifest: Sendable, Hashable, Codable {
     /// The entries, in the order the archive holds them.

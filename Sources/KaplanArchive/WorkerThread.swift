@@ -64,7 +64,7 @@ enum WorkerThread {
     private static let cloneFS: Int32 = 0x0000_0200  // CLONE_FS
 
     /// glibc's `unshare`, which Swift's Glibc module does not import (it sits behind `_GNU_SOURCE`).
-    nonisolated(unsafe) private static let unshareFunction: Unshare? = {
+    private static let unshareFunction: Unshare? = {
         #if os(Linux)
             guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "unshare") else { return nil }
             return unsafeBitCast(symbol, to: Unshare.self)

@@ -1,4 +1,5 @@
 import KaplanModel
+import KaplanDigest
 
 /// Digests that identify what a plan asks of a node, and what a probe saw, for stamps and stale saved plans.
 public enum PlanDigest {

@@ -1,4 +1,5 @@
 import KaplanModel
+import KaplanDigest
 
 /// The output of `kaplan diff -o FILE`: exactly what apply will do, tied to the plan file and to what each
 /// target held when it was probed. `apply FILE` refuses it when either changed since.

@@ -5,6 +5,7 @@ import KaplanFdisk
 import KaplanGraph
 import KaplanModel
 import Synchronization
+import KaplanDigest
 
 /// The real host: libfdisk tables, mkfs, loop devices and mounts under a private directory, the stream
 /// through libarchive, fix-ups in a chroot. Every method may be called from several nodes at once.
@@ -213,7 +214,7 @@ public final class LinuxHost: KaplanEngine.Host, Sendable {
         let path = "/dev/\(name)"
         for _ in 0..<50 {
             if FileManager.default.fileExists(atPath: path) { return path }
-            if let dev = try? String(contentsOfFile: "/sys/class/block/\(name)/dev", encoding: .utf8) {
+            if let dev = ProcFile.read("/sys/class/block/\(name)/dev") {
                 let parts = dev.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ":")
                 if parts.count == 2, Command.run("/bin/mknod", [path, "b", String(parts[0]), String(parts[1])], timeout: 10).status == 0 {
                     return path
@@ -291,7 +292,7 @@ public final class LinuxHost: KaplanEngine.Host, Sendable {
         let compression = self.compression
         let progressBox = ProgressBox(progress)
         return try await blocking {
-            var digest = KaplanModel.SHA256()
+            var digest = KaplanDigest.SHA256()
             var total: UInt64 = 0
             for fs in filesystems.sorted() {
                 let source = root == "/" ? fs : (fs == "/" ? root : root + fs)

@@ -57,7 +57,7 @@ enum Mounts {
 
     /// Every mountpoint at or below `directory`, deepest first.
     static func below(_ directory: String) -> [String] {
-        guard let text = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return [] }
+        guard let text = ProcFile.read("/proc/self/mountinfo") else { return [] }
         let prefix = directory.hasSuffix("/") ? directory : directory + "/"
         let points = text.split(separator: "\n").compactMap { line -> String? in
             let fields = line.split(separator: " ")
@@ -70,7 +70,7 @@ enum Mounts {
 
     /// The mount sources (devices) currently mounted anywhere.
     static func sources() -> Set<String> {
-        guard let text = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return [] }
+        guard let text = ProcFile.read("/proc/self/mountinfo") else { return [] }
         var result = Set<String>()
         for line in text.split(separator: "\n") {
             guard let dash = line.range(of: " - ") else { continue }
@@ -83,5 +83,16 @@ enum Mounts {
     static func unescape(_ s: String) -> String {
         s.replacingOccurrences(of: "\\040", with: " ").replacingOccurrences(of: "\\011", with: "\t")
             .replacingOccurrences(of: "\\012", with: "\n").replacingOccurrences(of: "\\134", with: "\\")
+    }
+}
+
+/// Reads a /proc or /sys file to its end. Their reported size is 0, so APIs that read "the whole file" by its
+/// size (String(contentsOfFile:)) get nothing; this reads until EOF.
+enum ProcFile {
+    static func read(_ path: String) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard let data = try? handle.readToEnd() else { return nil }
+        return String(decoding: data, as: UTF8.self)
     }
 }

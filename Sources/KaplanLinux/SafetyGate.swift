@@ -63,7 +63,7 @@ public struct SafetyGate: Sendable {
             if let holders = try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/block/\(base)/holders"), !holders.isEmpty {
                 throw HostError("busy-device", "\(node): refusing to write \(device): it is held by \(holders.joined(separator: " ")) (LVM, RAID or dm)")
             }
-            let swaps = (try? String(contentsOfFile: "/proc/swaps", encoding: .utf8)) ?? ""
+            let swaps = ProcFile.read("/proc/swaps") ?? ""
             if swaps.split(separator: "\n").dropFirst().contains(where: { Self.diskName(String($0.split(separator: " ").first ?? "")).hasPrefix(base) }) {
                 throw HostError("busy-device", "\(node): refusing to write \(device): it holds an active swap area")
             }

@@ -3,6 +3,18 @@ import KaplanArchive
 import Testing
 
 @Suite struct ExtractionSessionTests {
+    /// The archiver's sink buffers go straight into the session (it copies them), as a local relay would do.
+    @Test func feedsRawSinkBuffers() throws {
+        try withScratchDirectories(2) { directories in
+            try writeFile(directories[0] + "/blob", pseudoRandomBytes(3 << 20, seed: 8))
+            let session = try TreeExtractor(destination: directories[1]).start(bufferLimit: 256 * 1024)
+            let archived = try TreeArchiver(root: directories[0]).archive { try session.feed($0) }
+            let extracted = try session.finish()
+            #expect(archived.manifest == extracted.manifest)
+            #expect(extracted.statistics.compressedBytes == archived.statistics.compressedBytes)
+        }
+    }
+
     /// Feeding stops with the extraction's error instead of blocking on a full queue nobody reads.
     @Test func feedThrowsOnceTheExtractionHasFailed() throws {
         try withScratchDirectories(1) { directories in

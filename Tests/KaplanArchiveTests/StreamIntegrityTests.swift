@@ -11,7 +11,8 @@ import Testing
             try FileManager.default.createDirectory(atPath: root + "/etc/sub", withIntermediateDirectories: true)
             try writeFile(root + "/etc/config", Array(String(repeating: "key = value\n", count: 2000).utf8))
             for index in 0..<6 {
-                try writeFile(root + "/etc/sub/blob\(index)", pseudoRandomBytes(150_000 + index * 1000, seed: UInt64(index + 40)))
+                try writeFile(
+                    root + "/etc/sub/blob\(index)", pseudoRandomBytes(150_000 + index * 1000, seed: UInt64(index + 40)))
             }
             try writeFile(root + "/last", Array("the end\n".utf8))
             return try archiveToMemory(TreeArchiver(root: root, compression: compression))
@@ -52,7 +53,7 @@ import Testing
     }
 
     @Test func intactStreamsExtract() throws {
-        for compression in [ArchiveCompression.zstd(level: 3), .none] {
+        for compression in [ArchiveCompression.zstd(level: 3), .zstd(level: 19), .zstd(level: 1, workers: 2), .none] {
             let (_, stream) = try makeStream(compression)
             let errors = try extractBothWays(stream)
             #expect(errors.allSatisfy { $0 == nil }, "\(compression): \(errors)")
@@ -95,7 +96,10 @@ import Testing
     @Test func uncompressedStreamCutAtAnEntryBoundaryThrows() throws {
         let (_, intact) = try makeStream(.none)
         let name = Array(".kaplan-archive-trailer".utf8)
-        guard let at = (0...(intact.count - name.count)).first(where: { intact[$0..<($0 + name.count)].elementsEqual(name) })
+        guard
+            let at = (0...(intact.count - name.count)).first(where: {
+                intact[$0..<($0 + name.count)].elementsEqual(name)
+            })
         else {
             Issue.record("no trailer in the stream")
             return
@@ -107,6 +111,14 @@ import Testing
         // Mid-entry cuts are caught by libarchive itself.
         for error in try extractBothWays(Array(intact.prefix(intact.count / 2 + 3))) {
             #expect(error != nil)
+        }
+    }
+
+    @Test func rejectsBadLevels() throws {
+        for compression in [ArchiveCompression.zstd(level: 0), .zstd(level: 23), .zstd(level: 3, workers: -1)] {
+            #expect {
+                _ = try makeStream(compression)
+            } throws: { ($0 as? ArchiveError)?.kind == .invalidArgument }
         }
     }
 

@@ -21,7 +21,9 @@ import Testing
         #expect(archive_write_set_format_pax(writer) == ARCHIVE_OK)
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var used = 0
-        let opened = buffer.withUnsafeMutableBytes { archive_write_open_memory(writer, $0.baseAddress, $0.count, &used) }
+        let opened = buffer.withUnsafeMutableBytes {
+            archive_write_open_memory(writer, $0.baseAddress, $0.count, &used)
+        }
         #expect(opened == ARCHIVE_OK)
         for crafted in entries {
             let entry = archive_entry_new()!

@@ -59,7 +59,9 @@ enum Lab {
 
     /// Mountpoints below `prefix`.
     static func mounts(under prefix: String) -> [String] {
-        ((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").split(separator: "\n")
+        // /proc files report size 0: read them to EOF through a handle, not by their size.
+        let data = FileHandle(forReadingAtPath: "/proc/self/mountinfo").flatMap { try? $0.readToEnd() } ?? Data()
+        return String(decoding: data, as: UTF8.self).split(separator: "\n")
             .compactMap { line in line.split(separator: " ").dropFirst(4).first.map(String.init) }
             .filter { $0.hasPrefix(prefix) }
     }

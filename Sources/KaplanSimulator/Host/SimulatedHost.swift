@@ -1,6 +1,7 @@
 import KaplanEngine
 import KaplanGraph
 import KaplanModel
+import KaplanDigest
 
 /// An in-memory host: disks, tables, filesystems, mounts and a golden, with the same rules the Linux host
 /// enforces (no writes to the golden or to a busy disk, mounts need their parent, unmount children first)

@@ -17,7 +17,9 @@ enum Fixture {
     /// A file excluded by name.
     static let excludedFile = "swapfile"
     /// Paths that must not appear in the archive.
-    static let excludedContent = ["var/cache/big.bin", "var/cache/sub", "var/cache/sub/file", "tmp/scratch", "swapfile"]
+    static let excludedContent = [
+        "var/cache/big.bin", "var/cache/sub", "var/cache/sub/file", "tmp/scratch", "swapfile",
+    ]
     /// A fixed timestamp with nanoseconds.
     static let stamp = timespec(tv_sec: 1_600_000_000, tv_nsec: 123_456_789)
 
@@ -69,6 +71,9 @@ enum Fixture {
             try posix(ftruncate(descriptor, 64 << 20), "ftruncate sparse.img")
         }
 
+        // Written zeros are allocated on the golden and must stay allocated (a swap file would break otherwise).
+        try writeFile(path("zeros.bin"), [UInt8](repeating: 0, count: 1 << 20))
+
         try mkdirs("var/cache", 0o750)
         try writeFile(path("var/cache/big.bin"), pseudoRandomBytes(200_000, seed: 30))
         try mkdirs("var/cache/sub")
@@ -98,7 +103,9 @@ enum Fixture {
         let timed = ["etc/hostname", "big.bin", "links/relative", "var/cache", "private", "a/b/c", "a/b", "a", "."]
         for relative in timed {
             var times = [stamp, stamp]
-            try posix(utimensat(AT_FDCWD, relative == "." ? root : path(relative), &times, AT_SYMLINK_NOFOLLOW), "utimensat \(relative)")
+            try posix(
+                utimensat(AT_FDCWD, relative == "." ? root : path(relative), &times, AT_SYMLINK_NOFOLLOW),
+                "utimensat \(relative)")
         }
     }
 }

@@ -3,31 +3,36 @@ import KaplanArchive
 /// Cuts a byte stream into pieces of `size` bytes, as a network receiver might hand them in.
 struct Rechunker {
     let size: Int
-    private var pending: [UInt8] = []
+    private var pending: [UInt8]
+    private var filled = 0
 
     init(size: Int) {
         self.size = size
-        pending.reserveCapacity(size)
+        pending = [UInt8](repeating: 0, count: size)
     }
 
     /// Adds bytes; calls `emit` for every full piece.
     mutating func add(_ bytes: UnsafeRawBufferPointer, _ emit: ([UInt8]) throws -> Void) rethrows {
         var offset = 0
         while offset < bytes.count {
-            let take = min(size - pending.count, bytes.count - offset)
-            pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + take)]))
+            let take = min(size - filled, bytes.count - offset)
+            let start = filled
+            pending.withUnsafeMutableBytes { target in
+                (target.baseAddress! + start).copyMemory(from: bytes.baseAddress! + offset, byteCount: take)
+            }
+            filled += take
             offset += take
-            if pending.count == size {
+            if filled == size {
                 try emit(pending)
-                pending.removeAll(keepingCapacity: true)
+                filled = 0
             }
         }
     }
 
     /// Emits what is left.
     mutating func flush(_ emit: ([UInt8]) throws -> Void) rethrows {
-        if !pending.isEmpty { try emit(pending) }
-        pending = []
+        if filled > 0 { try emit(Array(pending[0..<filled])) }
+        filled = 0
     }
 }
 

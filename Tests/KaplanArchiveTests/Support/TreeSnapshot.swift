@@ -1,3 +1,4 @@
+import KaplanDigest
 import Foundation
 import KaplanArchive
 
@@ -24,8 +25,11 @@ struct TreeSnapshot {
 
         var description: String {
             let octal = String(mode, radix: 8)
-            return "type \(String(type, radix: 8)) mode \(octal) \(uid):\(gid) size \(size) mtime \(mtime).\(mtimeNanoseconds) "
-                + "rdev \(rdev) link \(linkTarget ?? "-") sha \(sha256?.prefix(12) ?? "-") xattrs \(xattrs.keys.sorted())"
+            let link = linkTarget ?? "-"
+            let digest = sha256?.prefix(12) ?? "-"
+            let names = xattrs.keys.sorted()
+            return "type \(String(type, radix: 8)) mode \(octal) \(uid):\(gid) size \(size) "
+                + "mtime \(mtime).\(mtimeNanoseconds) rdev \(rdev) link \(link) sha \(digest) xattrs \(names)"
         }
     }
 

@@ -1,9 +1,8 @@
 import Foundation
+import KaplanDigest
 import Testing
 
-import KaplanArchive
-
-@Suite struct SHA256Tests {
+@Suite struct SHA256SumTests {
     @Test func knownVectors() {
         #expect(SHA256.hex([UInt8]()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         #expect(SHA256.hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
@@ -14,15 +13,23 @@ import KaplanArchive
 
     /// Sizes around the 55/56/64-byte padding boundaries, and a large one, against coreutils' sha256sum.
     @Test func matchesSha256sum() throws {
-        try withScratchDirectories(1) { directories in
-            let sizes = [0, 1, 3, 55, 56, 57, 63, 64, 65, 119, 120, 127, 128, 1000, 4096, 65_537, 3 << 20]
-            for (index, size) in sizes.enumerated() {
-                let bytes = pseudoRandomBytes(size, seed: UInt64(index + 1))
-                let path = directories[0] + "/f\(size)"
-                try writeFile(path, bytes)
-                let expected = try shell("sha256sum \(quoted(path))").split(separator: " ").first.map(String.init)
-                #expect(SHA256.hex(bytes) == expected, "size \(size)")
-            }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kaplan-sha-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let sizes = [0, 1, 3, 55, 56, 57, 63, 64, 65, 119, 120, 127, 128, 1000, 4096, 65_537, 3 << 20]
+        for (index, size) in sizes.enumerated() {
+            let bytes = pseudoRandomBytes(size, seed: UInt64(index + 1))
+            let file = dir.appendingPathComponent("f\(size)")
+            try Data(bytes).write(to: file)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+            p.arguments = [file.path]
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            try p.run()
+            let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            #expect(SHA256.hex(bytes) == out.split(separator: " ").first.map(String.init), "size \(size)")
         }
     }
 
@@ -52,4 +59,18 @@ import KaplanArchive
         let seconds = (ContinuousClock.now - start) / .seconds(1)
         print("SHA-256 of 32 MiB: \(String(format: "%.0f", 32 / seconds)) MiB/s (\(digest.prefix(8)))")
     }
+}
+
+/// Deterministic bytes (xorshift), so a failure can be reproduced.
+func pseudoRandomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
+    var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+    var out = [UInt8]()
+    out.reserveCapacity(count)
+    for _ in 0..<count {
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        out.append(UInt8(truncatingIfNeeded: state))
+    }
+    return out
 }
