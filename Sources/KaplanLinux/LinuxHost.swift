@@ -30,9 +30,20 @@ public final class LinuxHost: KaplanEngine.Host, Sendable {
         var goldenLoops: [String] = []
         var goldenFilesystems: [String] = []
         var goldenRoot: String = "/"
+        var cloneLocks: [String: NSLock] = [:]
     }
 
-    private let state = Mutex(State())
+    /// The lock that serialises the steps working inside one node's clone.
+    func cloneLock(_ node: String) -> NSLock {
+        state.withLock { s in
+            if let lock = s.cloneLocks[node] { return lock }
+            let lock = NSLock()
+            s.cloneLocks[node] = lock
+            return lock
+        }
+    }
+
+    let state = Mutex(State())
 
     /// Creates a host for one run.
     public init(session: String, gate: SafetyGate, compression: ArchiveCompression = .zstd(level: 3), runRoot: String? = nil) {

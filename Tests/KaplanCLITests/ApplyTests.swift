@@ -15,6 +15,7 @@ import Testing
           - { id: home, type: linux, size: fill, filesystem: xfs, mount: /home }
         exclude: { paths: [/scratch] }
         nodes: { list: [{ name: node01, image: n1.img }] }
+        fixups: { ssh-host-keys: keep }     # the lab golden has host keys but no ssh-keygen
 
         """
 
@@ -29,12 +30,13 @@ import Testing
           - { id: swap, type: swap, size: fill, name: swap }
         exclude: { paths: [/scratch] }
         nodes: { list: [{ name: node02, image: n2.img }] }
+        fixups: { ssh-host-keys: keep }
 
         """
 
     /// Files the fix-ups rewrite, and what the deployment adds: compared separately.
     static let changed = [
-        "etc/fstab", "etc/hostname", "etc/hosts", "etc/machine-id", "etc/ssh", "etc/udev/rules.d/70-persistent-net.rules",
+        "etc/fstab", "etc/hostname", "etc/hosts", "etc/machine-id", "etc/initramfs-tools", "etc/udev/rules.d/70-persistent-net.rules",
         "var/lib/dhcp", "var/lib/kaplan", "scratch", "lost+found", "home/lost+found",
     ]
 

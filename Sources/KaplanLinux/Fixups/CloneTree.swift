@@ -171,22 +171,31 @@ struct CloneTree: Sendable {
     }
 
     /// Copies every extended attribute (SELinux label, ACLs, capabilities) of `source` onto `fd`; best effort.
+    /// (Glibc's Swift module leaves out <sys/xattr.h>: the three libc functions are looked up by name.)
     private static func copyExtendedAttributes(from source: String, to fd: Int32) {
-        let size = llistxattr(source, nil, 0)
+        typealias List = @convention(c) (UnsafePointer<CChar>, UnsafeMutablePointer<CChar>?, Int) -> Int
+        typealias Get = @convention(c) (UnsafePointer<CChar>, UnsafePointer<CChar>, UnsafeMutableRawPointer?, Int) -> Int
+        typealias Set = @convention(c) (Int32, UnsafePointer<CChar>, UnsafeRawPointer?, Int, Int32) -> Int32
+        let libc = dlopen(nil, RTLD_NOW)
+        guard let l = dlsym(libc, "llistxattr"), let g = dlsym(libc, "lgetxattr"), let s = dlsym(libc, "fsetxattr") else { return }
+        let list = unsafeBitCast(l, to: List.self)
+        let get = unsafeBitCast(g, to: Get.self)
+        let set = unsafeBitCast(s, to: Set.self)
+        let size = list(source, nil, 0)
         guard size > 0 else { return }
         var names = [CChar](repeating: 0, count: size)
-        let got = llistxattr(source, &names, size)
+        let got = list(source, &names, size)
         guard got > 0 else { return }
         var start = 0
         for i in 0..<got where names[i] == 0 {
-            let name = String(cString: Array(names[start...i]))
+            let name = String(decoding: names[start..<i].map { UInt8(bitPattern: $0) }, as: UTF8.self)
             start = i + 1
-            let length = lgetxattr(source, name, nil, 0)
+            let length = get(source, name, nil, 0)
             guard length >= 0 else { continue }
             var value = [UInt8](repeating: 0, count: max(length, 1))
-            let read = lgetxattr(source, name, &value, length)
+            let read = get(source, name, &value, length)
             guard read >= 0 else { continue }
-            _ = fsetxattr(fd, name, value, read, 0)
+            _ = set(fd, name, value, read, 0)
         }
     }
 }
