@@ -82,7 +82,7 @@ struct DiffCommand: AsyncParsableCommand {
 
     private func simulateRun(_ plan: Plan, changes: [NodeChanges]) async throws {
         let host = SimulatedHost(goldenBytes: 1 << 30)
-        for c in changes { await host.addDisk(c.target.path, size: c.observed.sizeBytes, state: c.observed) }
+        for c in changes { await host.addDisk(node: c.node, c.target.path, size: c.observed.sizeBytes, state: c.observed) }
         let result = await Executor(host: host, observer: NullObserver()).run(
             plan: plan, graph: GraphBuilder().build(plan), changes: changes)
         print("\nSimulated apply (in memory; nothing was written):")

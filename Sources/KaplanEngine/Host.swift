@@ -4,8 +4,8 @@ import KaplanModel
 /// Every side effect a deployment has, behind one protocol: the Linux host does them for real, the simulated
 /// host in memory. Steps never ask which one they have.
 public protocol Host: Sendable {
-    /// Reads a target's state without writing anything.
-    func probe(_ target: Target) async throws -> DeviceState
+    /// Reads a node's target without writing anything.
+    func probe(node: String, target: Target) async throws -> DeviceState
     /// Makes the golden's tree readable; returns a handle the stream step reads from.
     func openGolden(_ source: Golden.Source, mounts: [String]) async throws -> GoldenHandle
     /// Releases what `openGolden` set up (unmounts, detaches). Always called.

@@ -63,7 +63,7 @@ public final class LinuxHost: KaplanEngine.Host, Sendable {
 
     // MARK: probe
 
-    public func probe(_ target: Target) async throws -> DeviceState {
+    public func probe(node: String, target: Target) async throws -> DeviceState {
         try await blocking { try DiskProbe.probe(path: target.path) }
     }
 
@@ -360,7 +360,7 @@ public final class LinuxHost: KaplanEngine.Host, Sendable {
 
     public func verify(node: String, target: Target, facts: CloneFacts) async throws {
         // The node's loops still point into the image; the table is read from the image (or disk) itself.
-        let observed = try await probe(target)
+        let observed = try await probe(node: node, target: target)
         for e in facts.layout.entries {
             guard let p = observed.partitions.first(where: { $0.number == e.number }), p.start == e.start, p.sectors == e.sectors else {
                 throw HostError("verify-failed", "\(node): partition #\(e.number) on \(target.path) is not as planned after writing")

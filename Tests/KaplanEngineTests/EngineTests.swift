@@ -74,10 +74,10 @@ let labPlan = """
 @Suite struct ExecutorTests {
     func setUp(_ plan: Plan, size: UInt64 = 2 << 30) async -> (SimulatedHost, [NodeChanges]) {
         let host = SimulatedHost(goldenBytes: 256 << 20)
-        for node in plan.nodes { await host.addDisk(node.target.path, size: size) }
+        for node in plan.nodes { await host.addDisk(node: node.name, node.target.path, size: size) }
         var changes: [NodeChanges] = []
         for node in plan.nodes {
-            let observed = try! await host.probe(node.target)
+            let observed = try! await host.probe(node: node.name, target: node.target)
             changes.append(Planner().changes(plan: plan, node: node, observed: observed, goldenIdentity: "image:golden.img:\(256 << 20)"))
         }
         return (host, changes)
@@ -165,7 +165,7 @@ let labPlan = """
         let (host, changes) = await setUp(plan)
         _ = await Executor(host: host, observer: Recorder()).run(plan: plan, graph: GraphBuilder().build(plan), changes: changes)
         for node in plan.nodes {
-            let observed = try await host.probe(node.target)
+            let observed = try await host.probe(node: node.name, target: node.target)
             let again = Planner().changes(plan: plan, node: node, observed: observed, goldenIdentity: "image:golden.img:\(256 << 20)")
             #expect(!again.hasChanges, "\(node.name): \(again.changes)")
             let otherGolden = Planner().changes(plan: plan, node: node, observed: observed, goldenIdentity: "image:golden.img:1")

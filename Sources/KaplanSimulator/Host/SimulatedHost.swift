@@ -45,16 +45,18 @@ public actor SimulatedHost: Host {
     /// Creates a host whose golden streams `goldenBytes` of files.
     public init(goldenBytes: UInt64 = 1 << 30) { self.goldenBytes = goldenBytes }
 
-    /// Adds a blank disk (or one in `state`) at `path`.
-    public func addDisk(_ path: String, size: UInt64, state: DeviceState? = nil) {
+    /// Adds a blank disk (or one in `state`) at `path` on `node` (each node is its own machine).
+    public func addDisk(node: String, _ path: String, size: UInt64, state: DeviceState? = nil) {
         var disk = Disk(size: size)
         if let state {
             disk.table = state.table
             disk.partitions = state.partitions
             disk.stamp = state.stamp
         }
-        disks[path] = disk
+        disks[Self.key(node, path)] = disk
     }
+
+    static func key(_ node: String, _ path: String) -> String { "\(node):\(path)" }
 
     /// Injects a fault.
     public func inject(_ fault: Fault) { faults[fault.address] = fault }
@@ -71,8 +73,8 @@ public actor SimulatedHost: Host {
         throw HostError("injected-fault", "injected fault at \(address)", cause: "simulator")
     }
 
-    private func disk(_ target: Target) throws -> Disk {
-        guard let d = disks[target.path] else {
+    private func disk(_ node: String, _ target: Target) throws -> Disk {
+        guard let d = disks[Self.key(node, target.path)] else {
             throw HostError("no-such-disk", "\(target) does not exist", cause: "simulated host has no disk at \(target.path)")
         }
         return d
@@ -80,8 +82,8 @@ public actor SimulatedHost: Host {
 
     // MARK: Host
 
-    public func probe(_ target: Target) async throws -> DeviceState {
-        let d = try disk(target)
+    public func probe(node: String, target: Target) async throws -> DeviceState {
+        let d = try disk(node, target)
         log("probe", "read \(target) (read-only)")
         return DeviceState(sizeBytes: d.size, table: d.table, partitions: d.partitions, stamp: d.stamp)
     }
@@ -94,8 +96,8 @@ public actor SimulatedHost: Host {
             log("golden.snapshot", "attach \(path) read-only, mount \(mounts.sorted().joined(separator: " ")) read-only")
             return GoldenHandle(root: "/sim/golden", identity: "image:\(path):\(goldenBytes)")
         case .disk(let device, let root):
-            goldenPath = device
-            log("golden.snapshot", "use the live tree at \(root)")
+            // A live golden's disk is on the golden node; the nodes' disks of the same name are other machines.
+            log("golden.snapshot", "use the live tree at \(root) (golden disk \(device))")
             return GoldenHandle(root: root, identity: "live:\(device)")
         }
     }
@@ -108,7 +110,7 @@ public actor SimulatedHost: Host {
         guard target.path != goldenPath else {
             throw HostError("refused-golden", "refusing to write the golden \(target.path)")
         }
-        var d = try disk(target)
+        var d = try disk(node, target)
         if let busy = mounts[node], !busy.isEmpty {
             throw HostError("busy-device", "\(target.path) has mounted filesystems: \(busy.keys.sorted().joined(separator: " "))")
         }
@@ -122,14 +124,14 @@ public actor SimulatedHost: Host {
             DeviceState.ObservedPartition(
                 number: e.number, start: e.start, sectors: e.sectors, type: Planner.typeString(byID[e.id]!.type, table: layout.table))
         }
-        disks[target.path] = d
+        disks[Self.key(node, target.path)] = d
         log(address, "write \(layout.table.rawValue) table: " + layout.entries.map { "#\($0.number) \($0.start)+\($0.sectors)" }.joined(separator: ", "))
     }
 
     public func makeFilesystem(node: String, target: Target, entry: Layout.Entry, partition: Partition) async throws -> String {
         let address = StepAddress(node, .format, partition.id).description
         try await checkFault(address)
-        var d = try disk(target)
+        var d = try disk(node, target)
         guard let index = d.partitions.firstIndex(where: { $0.number == entry.number && $0.start == entry.start }) else {
             throw HostError("no-partition", "partition #\(entry.number) is not on \(target.path)")
         }
@@ -140,7 +142,7 @@ public actor SimulatedHost: Host {
         let uuid = Self.uuid(seed: "\(node)/\(partition.id)/\(uuidCounter)")
         let type = partition.filesystem == .swap ? "swap" : partition.filesystem.rawValue
         d.partitions[index].filesystem = DeviceState.ObservedFilesystem(type: type, uuid: uuid, label: partition.label)
-        disks[target.path] = d
+        disks[Self.key(node, target.path)] = d
         log(address, "\(partition.filesystem == .swap ? "mkswap" : "mkfs.\(type)") on \(target.path) #\(entry.number) → UUID \(uuid)")
         return uuid
     }
@@ -149,7 +151,7 @@ public actor SimulatedHost: Host {
         let mountpoint = partition.mount ?? "?"
         let address = StepAddress(node, .mount, mountpoint).description
         try await checkFault(address)
-        let d = try disk(target)
+        let d = try disk(node, target)
         guard d.partitions.first(where: { $0.number == entry.number })?.filesystem != nil else {
             throw HostError("no-filesystem", "partition #\(entry.number) has no filesystem to mount")
         }
@@ -249,7 +251,7 @@ public actor SimulatedHost: Host {
     public func verify(node: String, target: Target, facts: CloneFacts) async throws {
         let address = StepAddress(node, .verify).description
         try await checkFault(address)
-        var d = try disk(target)
+        var d = try disk(node, target)
         for e in facts.layout.entries {
             guard let p = d.partitions.first(where: { $0.number == e.number }), p.start == e.start, p.sectors == e.sectors else {
                 throw HostError("verify-failed", "partition #\(e.number) is not as planned on \(target.path)")
@@ -259,7 +261,7 @@ public actor SimulatedHost: Host {
             }
         }
         d.stamp = pendingStamps[node]
-        disks[target.path] = d
+        disks[Self.key(node, target.path)] = d
         log(address, "table and \(facts.uuids.count) filesystems as planned")
     }
 
