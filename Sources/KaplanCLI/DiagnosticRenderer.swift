@@ -7,12 +7,31 @@ struct DiagnosticRenderer {
     var sources: [String: [Substring]] = [:]
 
     /// `file:line:col: error: message [code]`, the source line, a caret under the range, and the hint.
+    /// Text from a plan made safe for a terminal: control characters (escape sequences, NULs) shown as `\u{…}`.
+    static func printable(_ s: some StringProtocol) -> String {
+        var out = ""
+        for scalar in s.unicodeScalars {
+            if (scalar.value < 0x20 && scalar != "\t") || (0x7F...0x9F).contains(scalar.value) {
+                out += "\\u{" + String(scalar.value, radix: 16) + "}"
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
     func text(_ d: Diagnostic) -> String {
-        var out = "\(d.range.file):\(d.range.start.line):\(d.range.start.column): \(d.severity.rawValue): \(d.message) [\(d.code)]\n"
+        let message = Self.printable(d.message)
+        var out = "\(Self.printable(d.range.file)):\(d.range.start.line):\(d.range.start.column): \(d.severity.rawValue): \(message) [\(d.code)]\n"
         if let lines = sources[d.range.file], d.range.start.line >= 1, d.range.start.line <= lines.count {
             let raw = lines[d.range.start.line - 1]
             // Tabs count as one column in libyaml; print them as one space so the caret lines up.
-            let line = String(raw.unicodeScalars.map { $0 == "\t" ? " " : Character($0) }.prefix(200))
+            // Tabs as one space (libyaml counts them as one column); other control characters as '?', so that
+            // the caret stays under the right column and nothing reaches the terminal raw.
+            let line = String(
+                raw.unicodeScalars.map { s -> Character in
+                    s == "\t" ? " " : (s.value < 0x20 || (0x7F...0x9F).contains(s.value) ? "?" : Character(s))
+                }.prefix(200))
             let number = String(d.range.start.line)
             let gutter = String(repeating: " ", count: number.count)
             out += " \(number) | \(line)\n"
@@ -21,7 +40,7 @@ struct DiagnosticRenderer {
             out += " \(gutter) | " + String(repeating: " ", count: column - 1) + "^"
                 + String(repeating: "~", count: max(0, width - 1)) + "\n"
         }
-        if let hint = d.hint { out += "   = hint: \(hint)\n" }
+        if let hint = d.hint { out += "   = hint: \(Self.printable(hint))\n" }
         return out
     }
 

@@ -20,54 +20,72 @@ public enum Command {
         }
     }
 
-    /// Runs `program` with `arguments`; kills it (by PID) after `timeout` seconds.
+    /// Runs `program` with `arguments` in a session of its own; after `timeout` seconds it and everything it
+    /// started are killed (SIGKILL to the process group). Processes it leaves behind holding its output pipes
+    /// are killed too after a short grace period, so the call always returns.
     public static func run(_ program: String, _ arguments: [String], timeout: Double = 600, environment: [String: String]? = nil) -> Result {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = arguments
+        // setsid(1) makes the program the leader of a new process group (it does not fork: Process's child is
+        // not a group leader), so the program and its children can be killed together.
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
+        process.arguments = [program] + arguments
         if let environment { process.environment = environment }
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
+        guard FileManager.default.isExecutableFile(atPath: program) else {
+            return Result(status: 127, stdout: "", stderr: "cannot run \(program): no such program", timedOut: false)
+        }
         do {
             try process.run()
         } catch {
             return Result(status: 127, stdout: "", stderr: "cannot run \(program): \(error.localizedDescription)", timedOut: false)
         }
+        let group = process.processIdentifier
         let outBox = DataBox()
         let errBox = DataBox()
-        let group = DispatchGroup()
-        group.enter()
+        let readers = DispatchGroup()
+        readers.enter()
         DispatchQueue.global().async {
             outBox.data = out.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
+            readers.leave()
         }
-        group.enter()
+        readers.enter()
         DispatchQueue.global().async {
             errBox.data = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
+            readers.leave()
         }
         let deadline = Date().addingTimeInterval(timeout)
         var timedOut = false
         while process.isRunning {
             if Date() > deadline {
                 timedOut = true
-                kill(process.processIdentifier, SIGKILL)
+                kill(-group, SIGKILL)
                 break
             }
             usleep(2_000)
         }
         process.waitUntilExit()
-        group.wait()
+        // Children that outlive the program and keep its pipes open: a short grace, then the group is killed.
+        if readers.wait(timeout: .now() + 5) == .timedOut {
+            kill(-group, SIGKILL)
+            _ = readers.wait(timeout: .now() + 5)
+        }
         return Result(
             status: process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus,
-            stdout: String(decoding: outBox.data, as: UTF8.self), stderr: String(decoding: errBox.data, as: UTF8.self),
+            stdout: String(decoding: outBox.lockedData, as: UTF8.self), stderr: String(decoding: errBox.lockedData, as: UTF8.self),
             timedOut: timedOut)
     }
 }
 
 private final class DataBox: @unchecked Sendable {
-    var data = Data()
+    private let lock = NSLock()
+    private var bytes = Data()
+    var data: Data {
+        get { lock.withLock { bytes } }
+        set { lock.withLock { bytes = newValue } }
+    }
+    var lockedData: Data { data }
 }

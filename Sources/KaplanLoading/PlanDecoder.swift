@@ -121,6 +121,11 @@ package struct PlanDecoder {
             context.error("invalid-value", "partitions is empty; a plan needs at least one partition", at: node)
             return nil
         }
+        if items.count > 256 {
+            context.error(
+                "invalid-value", "partitions holds \(items.count) entries; a table holds at most 256 (gpt: 128)", at: node)
+            return nil
+        }
         var result: [Partition] = []
         var ok = true
         for (index, item) in items.enumerated() {
@@ -362,7 +367,8 @@ package struct PlanDecoder {
                 continue
             }
             let names: [String]
-            switch NameRange.expand(nameText, limit: 65536) {
+            // The limit applies to the whole list, before anything is expanded.
+            switch NameRange.expand(nameText, limit: max(1, 65536 - result.count)) {
             case .success(let expanded): names = expanded
             case .failure(let problem):
                 context.error("invalid-value", "node name '\(nameText)': \(problem.message)", at: nameNode, hint: problem.hint)

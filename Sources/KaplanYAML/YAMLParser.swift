@@ -69,12 +69,16 @@ public struct YAMLParser: Sendable {
 }
 
 /// Turns libyaml events into a node tree with an explicit stack (no recursion, so deep input cannot overflow).
+/// Frames are structs mutated in place, so appending to a collection never copies it (linear in the input).
 private struct Builder {
-    enum Frame {
-        case sequence(start: YAMLMark, tag: String?, anchor: String?, items: [YAMLNode])
-        case mapping(
-            start: YAMLMark, tag: String?, anchor: String?, pairs: [(key: YAMLNode, value: YAMLNode)],
-            pendingKey: YAMLNode?)
+    struct Frame {
+        var isMapping: Bool
+        var start: YAMLMark
+        var tag: String?
+        var anchor: String?
+        var items: [YAMLNode] = []
+        var pairs: [(key: YAMLNode, value: YAMLNode)] = []
+        var pendingKey: YAMLNode? = nil
     }
 
     let limits: YAMLParser
@@ -82,7 +86,6 @@ private struct Builder {
     var anchors: [String: YAMLNode] = [:]
     var root: YAMLNode?
     var documents = 0
-    var totalExpanded = 0
 
     init(limits: YAMLParser) { self.limits = limits }
 
@@ -129,20 +132,15 @@ private struct Builder {
         case YAML_SEQUENCE_START_EVENT:
             try push(start)
             let s = event.data.sequence_start
-            stack.append(.sequence(start: start, tag: Self.string(s.tag), anchor: Self.string(s.anchor), items: []))
+            stack.append(Frame(isMapping: false, start: start, tag: Self.string(s.tag), anchor: Self.string(s.anchor)))
         case YAML_MAPPING_START_EVENT:
             try push(start)
             let m = event.data.mapping_start
-            stack.append(
-                .mapping(start: start, tag: Self.string(m.tag), anchor: Self.string(m.anchor), pairs: [], pendingKey: nil))
+            stack.append(Frame(isMapping: true, start: start, tag: Self.string(m.tag), anchor: Self.string(m.anchor)))
         case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
             guard let frame = stack.popLast() else { return false }
-            switch frame {
-            case .sequence(let s, let tag, let anchor, let items):
-                try add(YAMLNode(content: .sequence(items), start: s, end: end, tag: tag), anchor: anchor)
-            case .mapping(let s, let tag, let anchor, let pairs, _):
-                try add(YAMLNode(content: .mapping(pairs), start: s, end: end, tag: tag), anchor: anchor)
-            }
+            let content: YAMLNode.Content = frame.isMapping ? .mapping(frame.pairs) : .sequence(frame.items)
+            try add(YAMLNode(content: content, start: frame.start, end: end, tag: frame.tag), anchor: frame.anchor)
         default:
             break
         }
@@ -165,22 +163,18 @@ private struct Builder {
                 message: "aliases expand this document beyond \(limits.maxExpandedNodes) nodes (an alias bomb?)",
                 mark: node.start)
         }
-        guard let top = stack.popLast() else {
+        guard !stack.isEmpty else {
             root = node
             return
         }
-        switch top {
-        case .sequence(let s, let tag, let a, var items):
-            items.append(node)
-            stack.append(.sequence(start: s, tag: tag, anchor: a, items: items))
-        case .mapping(let s, let tag, let a, var pairs, let pendingKey):
-            if let key = pendingKey {
-                pairs.append((key, node))
-                stack.append(.mapping(start: s, tag: tag, anchor: a, pairs: pairs, pendingKey: nil))
-            } else {
-                stack.append(.mapping(start: s, tag: tag, anchor: a, pairs: pairs, pendingKey: node))
-            }
+        let top = stack.count - 1
+        if !stack[top].isMapping {
+            stack[top].items.append(node)
+        } else if let key = stack[top].pendingKey {
+            stack[top].pairs.append((key, node))
+            stack[top].pendingKey = nil
+        } else {
+            stack[top].pendingKey = node
         }
-        totalExpanded = totalExpanded &+ 1
     }
 }

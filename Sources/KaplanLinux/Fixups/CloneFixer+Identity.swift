@@ -28,7 +28,11 @@ extension CloneFixer {
             if let chmodFailed {
                 throw HostError("machine-id", "cannot make \(tree.describe("/etc/machine-id")) mode 0444", cause: chmodFailed)
             }
-            summary.append(old == nil ? "created an empty /etc/machine-id" : old!.isEmpty ? "/etc/machine-id already empty" : "emptied /etc/machine-id")
+            switch old {
+            case nil: summary.append("created an empty /etc/machine-id")
+            case .some(let bytes) where bytes.isEmpty: summary.append("/etc/machine-id already empty")
+            default: summary.append("emptied /etc/machine-id")
+            }
         } else {
             summary.append("/etc/machine-id already says uninitialized")
         }
