@@ -1,3 +1,4 @@
+import KaplanModel
 import KaplanYAML
 
 /// Renders a YAML node as JSON under kaplan's typing rule (see ``Scalar``), merge keys applied —
@@ -71,24 +72,5 @@ public enum YAMLJSON {
     }
 
     /// Appends `s` as a JSON string literal.
-    public static func quote(_ s: String, into out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
-    }
+    public static func quote(_ s: String, into out: inout String) { JSONText.quote(s, into: &out) }
 }

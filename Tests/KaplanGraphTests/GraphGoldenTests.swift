@@ -37,3 +37,20 @@ import Testing
         if let expected { #expect(text == expected, "graph of \(path) differs from \(golden.lastPathComponent)") }
     }
 }
+
+@Suite struct GraphRenderingTests {
+    @Test func jsonDotAndMermaidAreWellFormed() throws {
+        let path = "plans/ka-doc-example.yaml"
+        let bytes = try [UInt8](Data(contentsOf: GraphGoldenTests.root.appendingPathComponent(path)))
+        let plan = try #require(PlanLoader().load(bytes: bytes, file: path).validPlan)
+        let graph = GraphBuilder().build(plan)
+        let json = try JSONSerialization.jsonObject(with: Data(try GraphRenderer.json(graph).utf8)) as? [String: Any]
+        let steps = try #require(json?["steps"] as? [[String: Any]])
+        #expect(steps.count == graph.steps.count)
+        #expect(steps.first?["address"] as? String == "golden.snapshot")
+        let dot = try GraphRenderer.dot(graph, title: plan.name)
+        #expect(dot.hasPrefix("digraph \"ka-doc-example\" {") && dot.contains("\"node01.stream\" -> \"node01.fixup[fstab]\";"))
+        let mermaid = try GraphRenderer.mermaid(graph)
+        #expect(mermaid.hasPrefix("flowchart LR\n") && mermaid.contains("-->"))
+    }
+}
