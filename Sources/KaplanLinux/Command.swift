@@ -20,15 +20,15 @@ public enum Command {
         }
     }
 
-    /// Runs `program` with `arguments` in a session of its own; after `timeout` seconds it and everything it
-    /// started are killed (SIGKILL to the process group). Processes it leaves behind holding its output pipes
+    /// Runs `program` with `arguments`; after `timeout` seconds it and everything it started are killed
+    /// (SIGKILL to its process group). Processes it leaves behind holding its output pipes
     /// are killed too after a short grace period, so the call always returns.
     public static func run(_ program: String, _ arguments: [String], timeout: Double = 600, environment: [String: String]? = nil) -> Result {
         let process = Process()
-        // setsid(1) makes the program the leader of a new process group (it does not fork: Process's child is
-        // not a group leader), so the program and its children can be killed together.
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-        process.arguments = [program] + arguments
+        // Foundation's Process starts the child as the leader of a process group of its own (pid == pgid), so
+        // `kill(-pid)` reaches the program and everything it started (unless those made sessions of their own).
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = arguments
         if let environment { process.environment = environment }
         let out = Pipe()
         let err = Pipe()

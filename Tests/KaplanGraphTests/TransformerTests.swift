@@ -81,11 +81,12 @@ import Testing
         #expect(deps(g, "n1.initrd").contains("n1.fixup[command-2]"))
     }
 
-    @Test func unmountChildrenFirstThenVerify() {
+    @Test func recordAfterTheLastWriterThenUnmountChildrenFirstThenVerify() {
         let g = GraphBuilder().build(plan)
-        #expect(deps(g, "n1.unmount[/var/log]") == ["n1.bootloader"])
-        #expect(deps(g, "n1.unmount[/var]") == ["n1.bootloader", "n1.unmount[/var/log]"])
-        #expect(deps(g, "n1.unmount[/]") == ["n1.bootloader", "n1.unmount[/var]"])
+        #expect(deps(g, "n1.record") == ["n1.bootloader"])
+        #expect(deps(g, "n1.unmount[/var/log]") == ["n1.record"])
+        #expect(deps(g, "n1.unmount[/var]") == ["n1.record", "n1.unmount[/var/log]"])
+        #expect(deps(g, "n1.unmount[/]") == ["n1.record", "n1.unmount[/var]"])
         #expect(deps(g, "n1.verify") == ["n1.unmount[/]"])
     }
 
