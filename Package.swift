@@ -21,26 +21,26 @@ let package = Package(
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
 
         // SHA-256 over swift-crypto (BoringSSL, hardware-accelerated): manifests, digests, stamps.
-        .target(name: "KaplanDigest", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "KaplanDigest", dependencies: [.product(name: "Crypto", package: "swift-crypto")], exclude: ["README.md"]),
 
         // Swift wrappers that own the C handles.
-        .target(name: "KaplanYAML", dependencies: ["CYAML"]),
+        .target(name: "KaplanYAML", dependencies: ["CYAML"], exclude: ["README.md"]),
         .target(name: "KaplanFdisk", dependencies: ["CFdisk", "CBlkid"], exclude: ["README.md"]),
         .target(name: "KaplanArchive", dependencies: ["CArchive", "KaplanDigest"], exclude: ["README.md"]),
 
         // Plain values: Plan, sizes, ids, source ranges, diagnostics.
-        .target(name: "KaplanModel", linkerSettings: [.linkedLibrary("m")]),
+        .target(name: "KaplanModel", exclude: ["README.md"], linkerSettings: [.linkedLibrary("m")]),
         // YAML nodes → Plan, collecting every diagnostic.
-        .target(name: "KaplanLoading", dependencies: ["KaplanYAML", "KaplanModel"]),
+        .target(name: "KaplanLoading", dependencies: ["KaplanYAML", "KaplanModel"], exclude: ["README.md"]),
 
         // Plan → step graph through small ordered transformers.
-        .target(name: "KaplanGraph", dependencies: ["KaplanModel"]),
+        .target(name: "KaplanGraph", dependencies: ["KaplanModel"], exclude: ["README.md"]),
 
         // Protocols (Host, …), the Planner behind `diff`, and the one Executor behind apply and the dry run.
-        .target(name: "KaplanEngine", dependencies: ["KaplanGraph", "KaplanModel", "KaplanDigest"]),
+        .target(name: "KaplanEngine", dependencies: ["KaplanGraph", "KaplanModel", "KaplanDigest"], exclude: ["README.md"]),
 
         // The real host: probing, partitioning, mkfs, mounts, the stream, chroot fix-ups, the bootloader.
-        .target(name: "KaplanLinux", dependencies: ["KaplanEngine", "KaplanModel", "KaplanGraph", "KaplanFdisk", "KaplanArchive", "KaplanDigest"]),
+        .target(name: "KaplanLinux", dependencies: ["KaplanEngine", "KaplanModel", "KaplanGraph", "KaplanFdisk", "KaplanArchive", "KaplanDigest"], exclude: ["README.md", "Fixups/README.md"]),
 
         // In-memory host and discrete-event network: the dry run and the tests.
         .target(name: "KaplanSimulator", dependencies: ["KaplanModel", "KaplanEngine", "KaplanGraph", "KaplanDigest"], exclude: ["README.md"]),
@@ -51,7 +51,7 @@ let package = Package(
             dependencies: [
                 "KaplanModel", "KaplanLoading", "KaplanYAML", "KaplanGraph", "KaplanEngine", "KaplanSimulator", "KaplanLinux", "KaplanArchive",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
+            ], exclude: ["README.md"]),
         .executableTarget(name: "kaplan", dependencies: ["KaplanCLI"]),
         // libFuzzer entry for the loader when built with -DFUZZING -sanitize=fuzzer (scripts/fuzz);
         // otherwise a corpus replayer that runs every file once.

@@ -29,7 +29,7 @@ import Testing
         #expect(outcome.okCount == 10_000)
     }
 
-    @Test(.enabled(if: release)) func tenThousandNodeChainWithFaults() throws {
+    @Test(.enabled(if: release, "full-size run: release builds only (swift test -c release --filter NetworkModelScale); the debug suite runs the 64 MiB variants")) func tenThousandNodeChainWithFaults() throws {
         let scenario = NetworkScenario(
             transport: .chain, nodeCount: 10_000,
             faults: [
@@ -49,7 +49,7 @@ import Testing
         #expect(outcome.okCount == 10_000)
     }
 
-    @Test(.enabled(if: release)) func tenThousandNodeMulticastWithLossAndFaults() throws {
+    @Test(.enabled(if: release, "full-size run: release builds only (swift test -c release --filter NetworkModelScale); the debug suite runs the 64 MiB variants")) func tenThousandNodeMulticastWithLossAndFaults() throws {
         let scenario = NetworkScenario(
             transport: .multicast, nodeCount: 10_000, lossRate: 0.01,
             faults: [.kill(17, atFraction: 0.5), .lateJoin(99, atTime: 3), .stall(500, atTime: 2, for: 1)])
