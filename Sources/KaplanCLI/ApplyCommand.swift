@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KaplanArchive
 import KaplanEngine
 import KaplanGraph
 import KaplanLinux
@@ -106,7 +107,9 @@ struct ApplyCommand: AsyncParsableCommand {
         if case .image(let p) = plan.golden.source {
             localPlan.golden.source = .image(path: TargetOptions.absolute(p, base: TargetOptions.planDirectory(planPath)))
         }
-        let host = LinuxHost(session: "\(plan.name)-\(getpid())", gate: gate)
+        // A local apply's stream never leaves this process: compressing it would only cost CPU (measured:
+        // 0.94x tar uncompressed, 0.85x with zstd -3; bench/RESULTS.md). The plan's compression is for networks.
+        let host = LinuxHost(session: "\(plan.name)-\(getpid())", gate: gate, compression: .none)
         let printer = ProgressPrinter(json: json)
         let executor = Executor(host: host, observer: printer)
         let graph = GraphBuilder().build(localPlan)
