@@ -135,6 +135,19 @@ import Testing
         #expect(Lab.loops(of: lab.path("n1.img")).isEmpty, "loops left: \(Lab.loops(of: lab.path("n1.img")))")
         #expect(Lab.loops(of: lab.path("golden.img")).isEmpty)
         #expect(Lab.mounts(under: "/run/kaplan").isEmpty)
+        // The same failure as JSON lines: every line matches schemas/events.schema.json.
+        let json = try KaplanBinary.run(["apply", "plan.yaml", "--auto-approve", "--format", "json"], in: lab.url, timeout: 300)
+        #expect(json.status == 1)
+        try json.stdout.write(toFile: lab.path("events.jsonl"), atomically: true, encoding: .utf8)
+        let schema = KaplanBinary.packageRoot.appendingPathComponent("schemas/events.schema.json").path
+        let check = Lab.sh("/usr/bin/env", [
+            "python3", "-c",
+            "import json,sys,jsonschema; s=json.load(open(sys.argv[1])); n=0\nfor line in open(sys.argv[2]):\n  jsonschema.validate(json.loads(line), s); n+=1\nprint(n, 'events valid')",
+            schema, lab.path("events.jsonl"),
+        ])
+        #expect(check.status == 0, "\(check.output)")
+        #expect(json.stdout.contains("\"event\":\"step-failed\",\"step\":\"node01.format[home]\",\"code\":\"mkfs-failed\""))
+        #expect(json.stdout.contains("\"event\":\"report\",\"exitCode\":1"))
     }
 
     @Test func refusesTheGoldenAndBusyTargets() throws {
