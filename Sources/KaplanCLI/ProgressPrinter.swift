@@ -27,7 +27,7 @@ final class ProgressPrinter: ExecutionObserver, Sendable {
         case .stepSucceeded(let a, let s):
             print("[\(elapsed)] \(a) ok (\(String(format: "%.1f", s))s)")
         case .stepFailed(let e, let retry):
-            print("[\(elapsed)] \(e.step) FAILED: \(e.message)\(e.cause.map { ": \($0)" } ?? "")\(retry ? " (will retry)" : "")")
+            print("[\(elapsed)] \(e.step) FAILED: \(Self.withoutStep(e))\(e.cause.map { ": \($0)" } ?? "")\(retry ? " (will retry)" : "")")
         case .stepSkipped(let a, let reason):
             print("[\(elapsed)] \(a) skipped: \(reason)")
         case .progress(let node, let bytes):
@@ -74,13 +74,19 @@ final class ProgressPrinter: ExecutionObserver, Sendable {
         return out
     }
 
+    /// A failure's message without the step address it may start with (the line already names the step).
+    static func withoutStep(_ e: StepError) -> String {
+        let prefix = e.step.description + ": "
+        return e.message.hasPrefix(prefix) ? String(e.message.dropFirst(prefix.count)) : e.message
+    }
+
     /// The final per-node table.
     static func report(_ outcomes: [NodeOutcome]) -> String {
         var rows = [["NODE", "RESULT", "FAILED STEP", "REASON", "BYTES", "TIME"]]
         for o in outcomes {
             rows.append([
                 o.node, o.ok ? "OK" : "KO", o.failure?.step.description ?? "-",
-                o.failure.map { $0.message + ($0.cause.map { ": \($0)" } ?? "") }.map { String($0.prefix(70)) } ?? "-",
+                o.failure.map { withoutStep($0) + ($0.cause.map { ": \($0)" } ?? "") }.map { String($0.prefix(70)) } ?? "-",
                 ByteSize(o.bytes).description, String(format: "%.1fs", o.seconds),
             ])
         }

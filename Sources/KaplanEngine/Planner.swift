@@ -38,7 +38,7 @@ public struct Planner: Sendable {
             }
         }
         result.layout = layout
-        let tableStep = StepAddress(node.name, .partition, node.diskArgument)
+        let tableStep = StepAddress(node.name, .partition, node.target.name)
 
         func geometryMatches(_ o: DeviceState.ObservedPartition, _ e: Layout.Entry) -> Bool {
             o.number == e.number && o.start == e.start && o.sectors == e.sectors
@@ -122,12 +122,5 @@ public struct Planner: Sendable {
         }
         result.changes = changes
         return result
-    }
-}
-
-extension Node {
-    /// The argument of the node's partition step (as the graph names it).
-    var diskArgument: String {
-        String(target.path.split(separator: "/").last ?? Substring(target.path))
     }
 }

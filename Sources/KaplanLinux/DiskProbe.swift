@@ -57,7 +57,7 @@ public enum DiskProbe {
         for p in state.partitions {
             guard let fs = p.filesystem, ["ext2", "ext3", "ext4"].contains(fs.type) else { continue }
             let offset = p.start * 512
-            // debugfs takes a byte offset into the file with -o superblock? No: use the 'offset=' io option.
+            // debugfs opens the filesystem read-only; `FILE?offset=N` reads it from the partition's first byte.
             let result = Command.run(
                 "/sbin/debugfs", ["-R", "cat /var/lib/kaplan/stamp.json", "\(path)?offset=\(offset)"], timeout: 30)
             guard result.status == 0, let data = result.stdout.data(using: .utf8), !data.isEmpty,

@@ -310,7 +310,7 @@ package struct PlanDecoder {
         if let c = map.optional("count") { context.record("nodes.count", c) }
         let prefix = map.optional("prefix").flatMap { n -> String? in
             guard let s = context.string(n, "nodes.prefix") else { return nil }
-            guard NameRange.isHostnameLabel(s + "1"), !s.hasSuffix("-") || true else {
+            guard NameRange.isHostnameLabel(s + "1") else {
                 context.error("invalid-value", "nodes.prefix '\(s)' cannot start a host name", at: n)
                 return nil
             }
@@ -413,11 +413,9 @@ package struct PlanDecoder {
                 }
             }
             var target = Target.device(defaultDisk)
-            if let d = map.optional("disk"), let i = map.optional("image") {
-                _ = d
+            if map.has("disk"), map.has("image") {
                 context.error(
                     "conflicting-keys", "node '\(nameText)' has both 'disk' and 'image'; a node has one target", at: map.keyNode("image")!)
-                _ = i
                 ok = false
             } else if let d = map.optional("disk") {
                 if let path = devicePath(d, "node disk") { target = .device(path) } else { ok = false }

@@ -34,6 +34,9 @@ public enum Target: Sendable, Hashable, Codable, CustomStringConvertible {
     /// A disk image file, attached to a loop device by kaplan.
     case image(String)
 
+    /// The disk's name as step addresses show it: `sda` for /dev/sda, `node1.img` for an image file.
+    public var name: String { String(path.split(separator: "/").last ?? Substring(path)) }
+
     /// The device path or image path.
     public var path: String {
         switch self {

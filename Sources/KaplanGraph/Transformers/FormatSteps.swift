@@ -8,7 +8,7 @@ public struct FormatSteps: GraphTransformer {
     /// Adds the format steps.
     public func apply(to graph: inout StepGraph, plan: Plan) {
         for node in plan.nodes {
-            let table = StepAddress(node.name, .partition, node.diskArgument)
+            let table = StepAddress(node.name, .partition, node.target.name)
             for p in plan.partitions where p.filesystem != .none {
                 let tool = p.filesystem == .swap ? "mkswap" : "mkfs.\(p.filesystem.rawValue)"
                 let label = p.label.map { " label \($0)" } ?? ""

@@ -6,14 +6,6 @@ public protocol GraphTransformer: Sendable {
     func apply(to graph: inout StepGraph, plan: Plan)
 }
 
-extension Node {
-    /// The argument of the node's partition step: the disk's name (`sda`) or the image file's name.
-    var diskArgument: String {
-        let path = target.path
-        return String(path.split(separator: "/").last ?? Substring(path))
-    }
-}
-
 extension Plan {
     /// The partitions that are mounted, parents before children (`/` before `/var` before `/var/log`).
     var mountedPartitions: [Partition] {

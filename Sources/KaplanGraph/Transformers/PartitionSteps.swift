@@ -11,7 +11,7 @@ public struct PartitionSteps: GraphTransformer {
             let list = plan.partitions.map { "\($0.id) \($0.size)" }.joined(separator: ", ")
             graph.add(
                 Step(
-                    address: StepAddress(node.name, .partition, node.diskArgument),
+                    address: StepAddress(node.name, .partition, node.target.name),
                     summary: "write a \(plan.table.rawValue) table on \(node.target): \(list)",
                     detail: .partition(target: node.target, table: plan.table, partitions: plan.partitions)))
         }

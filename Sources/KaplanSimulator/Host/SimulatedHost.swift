@@ -105,7 +105,7 @@ public actor SimulatedHost: Host {
     public func closeGolden(_ golden: GoldenHandle) async { log("golden.close", "release the golden") }
 
     public func writeTable(node: String, target: Target, layout: Layout, partitions: [Partition]) async throws {
-        let address = StepAddress(node, .partition, target.path.split(separator: "/").last.map(String.init)).description
+        let address = StepAddress(node, .partition, target.name).description
         try await checkFault(address)
         guard target.path != goldenPath else {
             throw HostError("refused-golden", "refusing to write the golden \(target.path)")
