@@ -42,6 +42,14 @@ let package = Package(
         // The real host: probing, partitioning, mkfs, mounts, the stream, chroot fix-ups, the bootloader.
         .target(name: "KaplanLinux", dependencies: ["KaplanEngine", "KaplanModel", "KaplanGraph", "KaplanFdisk", "KaplanArchive", "KaplanDigest"], exclude: ["README.md", "Fixups/README.md"]),
 
+        // The network transports: session, handshake, framed authenticated chunks, the TCP chain, the agent.
+        .target(
+            name: "KaplanNetwork",
+            dependencies: [
+                "KaplanEngine", "KaplanModel", "KaplanGraph", "KaplanDigest",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ], exclude: ["README.md"]),
+
         // In-memory host and discrete-event network: the dry run and the tests.
         .target(name: "KaplanSimulator", dependencies: ["KaplanModel", "KaplanEngine", "KaplanGraph", "KaplanDigest"], exclude: ["README.md"]),
 
@@ -49,7 +57,7 @@ let package = Package(
         .target(
             name: "KaplanCLI",
             dependencies: [
-                "KaplanModel", "KaplanLoading", "KaplanYAML", "KaplanGraph", "KaplanEngine", "KaplanSimulator", "KaplanLinux", "KaplanArchive",
+                "KaplanModel", "KaplanLoading", "KaplanYAML", "KaplanGraph", "KaplanEngine", "KaplanSimulator", "KaplanLinux", "KaplanArchive", "KaplanNetwork",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ], exclude: ["README.md"]),
         .executableTarget(name: "kaplan", dependencies: ["KaplanCLI"]),
@@ -67,6 +75,7 @@ let package = Package(
         .testTarget(name: "KaplanCLITests", dependencies: ["KaplanCLI", "kaplan"]),
         .testTarget(name: "KaplanFdiskTests", dependencies: ["KaplanFdisk"]),
         .testTarget(name: "KaplanArchiveTests", dependencies: ["KaplanArchive", "KaplanDigest"]),
+        .testTarget(name: "KaplanNetworkTests", dependencies: ["KaplanNetwork", "KaplanEngine", "KaplanModel"]),
         .testTarget(name: "KaplanSimulatorTests", dependencies: ["KaplanSimulator", "KaplanModel"]),
     ],
     swiftLanguageModes: [.v6]

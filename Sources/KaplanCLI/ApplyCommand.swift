@@ -26,6 +26,9 @@ struct ApplyCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Do not ask for confirmation.")
     var autoApprove = false
 
+    @Flag(name: .long, help: "Run every node's steps on this machine (targets are local devices or image files); no network.")
+    var local = false
+
     @Option(name: .long, help: "Output format: text, or json (JSON lines of events, then the report).")
     var format: OutputFormat = .text
 
@@ -44,6 +47,9 @@ struct ApplyCommand: AsyncParsableCommand {
             }
         }
         let plan = try PlanFiles.loadValid(planPath)
+        guard local || saved != nil else {
+            throw NetworkApply.unavailable
+        }
         var resolved = plan
         if let saved {
             resolved.nodes = plan.nodes.map { n in

@@ -61,7 +61,7 @@ import Testing
         try lab.makeImage(image, mib: mib)
         try plan.write(toFile: lab.path("plan.yaml"), atomically: true, encoding: .utf8)
         let goldenBefore = Lab.sh("/usr/bin/sha256sum", [lab.path("golden.img")]).output
-        let run = try KaplanBinary.run(["apply", "plan.yaml", "--auto-approve"], in: lab.url, timeout: 600)
+        let run = try KaplanBinary.run(["apply", "plan.yaml", "--local", "--auto-approve"], in: lab.url, timeout: 600)
         print(run.stdout.split(separator: "\n").suffix(6).joined(separator: "\n"))
         #expect(run.status == 0, "apply failed:\n\(run.stdout)\n\(run.stderr)")
         #expect(run.stdout.contains("\(node)  OK"))
@@ -112,7 +112,7 @@ import Testing
         try lab.makeImage("n1.img", mib: 500)
         try Self.dosPlan.write(toFile: lab.path("plan.yaml"), atomically: true, encoding: .utf8)
         let before = Lab.sh("/usr/bin/sha256sum", [lab.path("n1.img")]).output
-        let run = try KaplanBinary.run(["apply", "plan.yaml", "--auto-approve"], in: lab.url, timeout: 300)
+        let run = try KaplanBinary.run(["apply", "plan.yaml", "--local", "--auto-approve"], in: lab.url, timeout: 300)
         #expect(run.status == 1)
         #expect(run.stderr.contains("node01.format[home]") && run.stderr.contains("mkfs.xfs needs at least 300MiB"), "\(run.stdout)\(run.stderr)")
         #expect(run.stderr.contains("nothing was written"))
@@ -128,7 +128,7 @@ import Testing
         let plan = Self.dosPlan.replacingOccurrences(
             of: "filesystem: xfs, mount: /home }", with: "filesystem: xfs, mount: /home, mkfs-options: [--no-such-option] }")
         try plan.write(toFile: lab.path("plan.yaml"), atomically: true, encoding: .utf8)
-        let run = try KaplanBinary.run(["apply", "plan.yaml", "--auto-approve"], in: lab.url, timeout: 300)
+        let run = try KaplanBinary.run(["apply", "plan.yaml", "--local", "--auto-approve"], in: lab.url, timeout: 300)
         #expect(run.status == 1, "\(run.stdout)\(run.stderr)")
         #expect(run.stdout.contains("node01.format[home] FAILED: mkfs.xfs failed (exit 1)"), "\(run.stdout)")
         #expect(run.stdout.contains("node01  KO"))
@@ -136,7 +136,7 @@ import Testing
         #expect(Lab.loops(of: lab.path("golden.img")).isEmpty)
         #expect(Lab.mounts(under: "/run/kaplan").isEmpty)
         // The same failure as JSON lines: every line matches schemas/events.schema.json.
-        let json = try KaplanBinary.run(["apply", "plan.yaml", "--auto-approve", "--format", "json"], in: lab.url, timeout: 300)
+        let json = try KaplanBinary.run(["apply", "plan.yaml", "--local", "--auto-approve", "--format", "json"], in: lab.url, timeout: 300)
         #expect(json.status == 1)
         try json.stdout.write(toFile: lab.path("events.jsonl"), atomically: true, encoding: .utf8)
         let schema = KaplanBinary.packageRoot.appendingPathComponent("schemas/events.schema.json").path
@@ -159,7 +159,7 @@ import Testing
         try Self.dosPlan.write(toFile: lab.path("plan.yaml"), atomically: true, encoding: .utf8)
         let p = Process()
         p.executableURL = KaplanBinary.url
-        p.arguments = ["apply", "plan.yaml", "--auto-approve"]
+        p.arguments = ["apply", "plan.yaml", "--local", "--auto-approve"]
         p.currentDirectoryURL = lab.url
         let out = FileHandle(forWritingAtPath: "/dev/null")
         let err = Pipe()
@@ -190,15 +190,15 @@ import Testing
         try lab.makeGolden()
         try lab.makeImage("n1.img", mib: 2048)
         try Self.dosPlan.write(toFile: lab.path("plan.yaml"), atomically: true, encoding: .utf8)
-        let golden = try KaplanBinary.run(["apply", "plan.yaml", "--auto-approve", "--target", "node01=golden.img"], in: lab.url)
+        let golden = try KaplanBinary.run(["apply", "plan.yaml", "--local", "--auto-approve", "--target", "node01=golden.img"], in: lab.url)
         #expect(golden.status == 1)
         #expect(golden.stderr.contains("it is the golden"), "\(golden.stderr)")
         let loop = Lab.sh("/sbin/losetup", ["-f", "--show", lab.path("n1.img")]).output.trimmingCharacters(in: .whitespacesAndNewlines)
         defer { Lab.sh("/sbin/losetup", ["-d", loop]) }
-        let busy = try KaplanBinary.run(["apply", "plan.yaml", "--auto-approve"], in: lab.url)
+        let busy = try KaplanBinary.run(["apply", "plan.yaml", "--local", "--auto-approve"], in: lab.url)
         #expect(busy.status == 1)
         #expect(busy.stderr.contains("loop device \(loop) is attached"), "\(busy.stderr)")
-        let noConfirm = try KaplanBinary.run(["apply", "plan.yaml", "--target", "node01=n1.img"], in: lab.url)
+        let noConfirm = try KaplanBinary.run(["apply", "plan.yaml", "--local", "--target", "node01=n1.img"], in: lab.url)
         #expect(noConfirm.status == 1)
     }
 }

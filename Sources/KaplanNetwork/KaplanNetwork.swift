@@ -1,0 +1,2 @@
+/// The network transports (see README.md).
+enum KaplanNetworkNamespace {}
