@@ -30,6 +30,8 @@ final class ProgressPrinter: ExecutionObserver, Sendable {
             print("[\(elapsed)] \(e.step) FAILED: \(Self.withoutStep(e))\(e.cause.map { ": \($0)" } ?? "")\(retry ? " (will retry)" : "")")
         case .stepSkipped(let a, let reason):
             print("[\(elapsed)] \(a) skipped: \(reason)")
+        case .journal(let node, let message):
+            print("[\(elapsed)] \(node) journal: \(message)")
         case .progress(let node, let bytes):
             let now = Date()
             let due = lastProgress.withLock { last -> Bool in
@@ -58,6 +60,8 @@ final class ProgressPrinter: ExecutionObserver, Sendable {
             fields.append("\"willRetry\":\(retry)")
         case .stepSkipped(let a, let reason):
             s("event", "step-skipped"); s("step", a.description); s("reason", reason)
+        case .journal(let node, let message):
+            s("event", "journal"); s("node", node); s("message", message)
         case .progress(let node, let bytes):
             s("event", "progress"); s("node", node); fields.append("\"bytes\":\(bytes)")
         case .nodeFinished(let o):

@@ -11,6 +11,8 @@ public enum ExecutionEvent: Sendable, Hashable {
     case stepFailed(StepError, willRetry: Bool)
     /// A step was skipped because a step it needs failed, or it was already done (journal).
     case stepSkipped(StepAddress, reason: String)
+    /// What the executor did with a node's journal: resumed from it, ignored it (and why), or could not write it.
+    case journal(node: String, message: String)
     /// Bytes received so far by a node's stream.
     case progress(node: String, bytes: UInt64)
     /// A node ended.

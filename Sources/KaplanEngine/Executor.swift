@@ -6,6 +6,8 @@ import Synchronization
 /// run and tests (simulated host). Nodes run in parallel up to the policy's bound; within a node, steps whose
 /// dependencies are done run concurrently up to `stepsPerNode`. A failed step (after its retries) makes the
 /// node KO and skips everything that depends on it; the host's cleanup runs for every node, always.
+/// With a ``journal``, every completed step is recorded, and a rerun of the same plan on the same target
+/// skips the durable steps an earlier run finished (``JournalResume`` decides what counts).
 public struct Executor: Sendable {
     /// The host every side effect goes through.
     public var host: any Host
@@ -15,11 +17,14 @@ public struct Executor: Sendable {
     public var runners: [StepKind: any StepRunner] = StepRunners.standard
     /// Steps of one node that may run at once.
     public var stepsPerNode = 2
+    /// Where each node's completed steps are recorded for a later rerun; nil: no journal, every run starts afresh.
+    public var journal: (any JournalStore)? = nil
 
-    /// Creates an executor.
-    public init(host: any Host, observer: any ExecutionObserver) {
+    /// Creates an executor (with a journal: records every node's completed steps and resumes from them).
+    public init(host: any Host, observer: any ExecutionObserver, journal: (any JournalStore)? = nil) {
         self.host = host
         self.observer = observer
+        self.journal = journal
     }
 
     /// The whole deployment's result.
@@ -92,11 +97,7 @@ public struct Executor: Sendable {
             observer.handle(.stepFailed(failure, willRetry: false))
             return NodeOutcome(node: node.name, ok: false, failure: failure, completed: [], bytes: 0, seconds: 0)
         }
-        let facts = FactsStore(
-            CloneFacts(
-                node: node.name, table: plan.table, layout: layout, partitions: plan.partitions, fstab: plan.fixups.fstab,
-                kernelOptions: plan.bootloader.kernelOptions, planDigest: PlanDigest.of(plan, node: node),
-                goldenIdentity: golden.identity))
+        let facts = FactsStore(Self.initialFacts(plan: plan, node: node, layout: layout, goldenIdentity: golden.identity))
         let bytes = ByteCounter()
         let observer = self.observer
         let context = StepContext(
@@ -105,22 +106,97 @@ public struct Executor: Sendable {
                 bytes.set(value)
                 observer.handle(.progress(node: node.name, bytes: value))
             }, planName: plan.name)
-        let result = await schedule(steps: steps, context: context, policy: plan.policy)
+        var kept: [StepAddress] = []
+        var record: JournalRecord? = nil
+        if let journal {
+            kept = await resume(node: node, steps: steps, facts: facts, layout: layout, plan: plan, journal: journal)
+            record = JournalRecord(
+                planDigest: await facts.facts.planDigest, node: node.name, target: node.target.path, facts: await facts.facts,
+                completed: kept)
+        }
+        let result = await schedule(steps: steps, context: context, policy: plan.policy, kept: kept, record: record)
         // Unmount and detach whatever is left, on success and on failure alike, even when cancelled.
         let host = self.host
         await Task.detached { await host.cleanup(node: node.name) }.value
+        if let journal, result.failure == nil {
+            do { try await journal.clear(node: node.name) } catch {
+                observer.handle(
+                    .journal(
+                        node: node.name,
+                        message: "the node is OK but its journal could not be removed (\(error)); remove it by hand, or the next run of this plan re-runs only its mounts and checks"))
+            }
+        }
         return NodeOutcome(
             node: node.name, ok: result.failure == nil, failure: result.failure, completed: result.completed,
             bytes: bytes.value, seconds: seconds(since: start))
     }
 
+    /// The facts a node's steps start from, before any step ran.
+    static func initialFacts(plan: Plan, node: Node, layout: Layout, goldenIdentity: String) -> CloneFacts {
+        CloneFacts(
+            node: node.name, table: plan.table, layout: layout, partitions: plan.partitions, fstab: plan.fixups.fstab,
+            kernelOptions: plan.bootloader.kernelOptions, planDigest: PlanDigest.of(plan, node: node), goldenIdentity: goldenIdentity)
+    }
+
+    /// Reads the node's journal and, when ``JournalResume`` accepts it (against a fresh probe) and the host can take
+    /// over the recorded table, restores the facts and reports the kept steps as skipped; returns them.
+    private func resume(
+        node: Node, steps: [Step], facts: FactsStore, layout: Layout, plan: Plan, journal: any JournalStore
+    ) async -> [StepAddress] {
+        let record: JournalRecord?
+        do { record = try await journal.load(node: node.name) } catch {
+            observer.handle(.journal(node: node.name, message: "its journal cannot be read (\(error)); it is ignored and every step runs"))
+            return []
+        }
+        guard let record else { return [] }
+        func ignore(_ reason: String) -> [StepAddress] {
+            observer.handle(.journal(node: node.name, message: "ignoring the journal of \(record.written): \(reason); every step runs"))
+            return []
+        }
+        let observed: DeviceState
+        do { observed = try await host.probe(node: node.name, target: node.target) } catch {
+            return ignore("\(node.target.path) could not be probed (\(error))")
+        }
+        let resumption: JournalResume.Resumption
+        switch JournalResume.decide(record: record, node: node, steps: steps, facts: await facts.facts, observed: observed) {
+        case .ignore(let reason): return ignore(reason)
+        case .resume(let r): resumption = r
+        }
+        if resumption.kept.contains(where: { $0.kind == .partition }) {
+            guard let resumable = host as? any JournalResumableHost else {
+                return ignore("this host cannot take over a partition table an earlier run wrote")
+            }
+            do {
+                try await resumable.attachExisting(node: node.name, target: node.target, layout: layout, partitions: plan.partitions)
+            } catch {
+                return ignore("the partitions on \(node.target.path) could not be attached again (\(error))")
+            }
+        }
+        await facts.restore(resumption.facts)
+        observer.handle(
+            .journal(
+                node: node.name,
+                message: "\(resumption.summary): \(resumption.kept.count) step\(resumption.kept.count == 1 ? "" : "s") done in that run are skipped"))
+        for address in resumption.kept {
+            observer.handle(.stepSkipped(address, reason: "done in an earlier run (journal of \(resumption.written))"))
+        }
+        return resumption.kept
+    }
+
     /// Runs steps as their dependencies complete (golden steps count as done), up to `stepsPerNode` at once.
-    private func schedule(steps: [Step], context: StepContext, policy: Policy) async -> (completed: [StepAddress], failure: StepError?) {
+    /// `kept` steps (journal) count as done; with a `record`, the journal is saved after every completed step.
+    private func schedule(
+        steps: [Step], context: StepContext, policy: Policy, kept: [StepAddress], record: JournalRecord?
+    ) async -> (completed: [StepAddress], failure: StepError?) {
         let own = Dictionary(uniqueKeysWithValues: steps.map { ($0.address, $0) })
+        // A kept step counts as done once the steps it depends on are done again (the stream is "there" only after
+        // its filesystems are mounted again), so whatever needs it still waits for those.
+        let keptSet = Set(kept)
         var done = Set<StepAddress>()
-        var completed: [StepAddress] = []
+        var completed: [StepAddress] = kept
         var started = Set<StepAddress>()
         var failure: StepError? = nil
+        var journalFailed = false
         func ready() -> [Step] {
             steps.filter { s in
                 !started.contains(s.address) && s.dependencies.allSatisfy { own[$0] == nil || done.contains($0) }
@@ -130,6 +206,14 @@ public struct Executor: Sendable {
             var running = 0
             func fill() {
                 guard failure == nil else { return }
+                var reached = ready().filter { keptSet.contains($0.address) }
+                while !reached.isEmpty {
+                    for step in reached {
+                        started.insert(step.address)
+                        done.insert(step.address)
+                    }
+                    reached = ready().filter { keptSet.contains($0.address) }
+                }
                 for step in ready() where running < max(1, stepsPerNode) {
                     started.insert(step.address)
                     running += 1
@@ -144,12 +228,25 @@ public struct Executor: Sendable {
                 } else {
                     done.insert(address)
                     completed.append(address)
+                    if let journal, var record {
+                        record.completed = completed
+                        record.facts = await context.facts.facts
+                        do { try await journal.save(record) } catch {
+                            if !journalFailed {
+                                journalFailed = true
+                                observer.handle(
+                                    .journal(
+                                        node: context.node.name,
+                                        message: "its journal could not be written after \(address) (\(error)); the steps go on, but a rerun would start this node from the beginning"))
+                            }
+                        }
+                    }
                 }
                 fill()
             }
         }
         if let failure {
-            for step in steps.sorted(by: { $0.address < $1.address }) where !started.contains(step.address) {
+            for step in steps.sorted(by: { $0.address < $1.address }) where !started.contains(step.address) && !keptSet.contains(step.address) {
                 observer.handle(.stepSkipped(step.address, reason: "\(failure.step) failed"))
             }
         }
