@@ -142,19 +142,24 @@ extension LinuxHost {
                     "no-bootloader", "\(node).bootloader: the clone has no grub-install",
                     cause: "install \(b.kind == .grubBIOS ? "grub-pc" : "grub-efi-amd64") in the golden")
             }
+            // Each partition of an image is a loop device of its own, so grub-install sees / on a whole disk without
+            // a table and leaves the partition module out of the core image: the clone then stops at GRUB's
+            // "no such device: <uuid>" and `grub rescue>`. Name the table's module.
+            let tableModule = "--modules=" + (facts.table == .gpt ? "part_gpt" : "part_msdos")
             if b.kind == .grubBIOS {
-                try run(["grub-install", "--target=i386-pc", "--recheck", disk], "grub-install --target=i386-pc \(disk)")
+                try run(["grub-install", "--target=i386-pc", "--recheck", tableModule, disk], "grub-install --target=i386-pc \(disk)")
             } else {
                 guard let esp = facts.partitions.first(where: { $0.type == .efi })?.mount else {
                     throw HostError("no-esp", "\(node).bootloader: grub-efi needs a mounted EFI system partition")
                 }
                 try run(
-                    ["grub-install", "--target=x86_64-efi", "--efi-directory=\(esp)", "--no-nvram"] + (b.removable ? ["--removable"] : []),
+                    ["grub-install", "--target=x86_64-efi", "--efi-directory=\(esp)", "--no-nvram", tableModule]
+                        + (b.removable ? ["--removable"] : []),
                     "grub-install --target=x86_64-efi")
             }
             let mkconfig = has(root, ["/usr/sbin/update-grub", "/sbin/update-grub"]) != nil
                 ? ["update-grub"] : ["grub-mkconfig", "-o", "/boot/grub/grub.cfg"]
-            try run(mkconfig, mkconfig[0])
+            try withRootDevice(root: root, node: node, facts: facts) { try run(mkconfig, mkconfig[0]) }
             try checkGrubConfig(root: root, node: node, facts: facts)
         case .extlinux:
             guard has(root, ["/usr/bin/extlinux", "/usr/sbin/extlinux", "/sbin/extlinux"]) != nil else {
@@ -172,6 +177,34 @@ extension LinuxHost {
         case .none:
             break
         }
+    }
+
+    /// Runs `body` (grub-mkconfig) with `GRUB_DEVICE=/dev/disk/by-uuid/<root uuid>` appended to the clone's
+    /// /etc/default/grub, and puts the file back byte for byte afterwards, whatever happens. grub-mkconfig reads
+    /// that file after probing the device of /, so the setting wins; without it, a root on /dev/loop0…9 (an image
+    /// target's partition) makes 10_linux write no menu entry at all ("cannot cope with devices loop-mounted from
+    /// files"). The chroot's by-uuid link makes the path resolve, and 10_linux then writes root=UUID=<uuid>.
+    static func withRootDevice(root: String, node: String, facts: CloneFacts, _ body: () throws -> Void) throws {
+        guard let rootID = facts.partitions.first(where: { $0.mount == "/" })?.id, let uuid = facts.uuids[rootID] else {
+            return try body()
+        }
+        // Through CloneTree: a symlinked /etc/default/grub resolves inside the clone, and writes keep mode and owner.
+        let tree = CloneTree(root: root)
+        let path = "/etc/default/grub"
+        let original = try tree.read(path)
+        var text = original ?? []
+        if !text.isEmpty && text.last != UInt8(ascii: "\n") { text.append(UInt8(ascii: "\n")) }
+        text += Array("GRUB_DEVICE=/dev/disk/by-uuid/\(uuid)  # kaplan: for this grub-mkconfig run only; removed again\n".utf8)
+        try tree.write(path, text)
+        let outcome = Result { try body() }
+        do {
+            if let original { try tree.write(path, original) } else { try tree.remove(path) }
+        } catch {
+            throw HostError(
+                "bootloader-failed", "\(node).bootloader: cannot restore \(tree.describe(path)) after grub-mkconfig",
+                cause: "\(error); remove its GRUB_DEVICE=… line (marked kaplan) by hand")
+        }
+        try outcome.get()
     }
 
     /// GRUB must boot the clone's root by its new UUID (without udev, grub-mkconfig can fall back to a device path).
