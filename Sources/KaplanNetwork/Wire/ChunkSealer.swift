@@ -1,0 +1,101 @@
+import Crypto
+import Foundation
+
+/// Seals and opens one stream's chunks with AES-256-GCM. The key is HKDF-SHA256(psk, salt: session id,
+/// info: "kaplan data v1" ‖ stream id), the nonce is 4 zero bytes ‖ the sequence number, and the clear header is
+/// the additional data. Relays forward sealed chunks unchanged; multicast datagrams carry the same bytes.
+/// Never seal two different plaintexts under one sequence number of one stream: that would reuse a nonce.
+// Crypto.SymmetricKey is immutable once made but not marked Sendable in swift-crypto 3.
+public struct ChunkSealer: @unchecked Sendable {
+    /// The session whose chunks this sealer handles.
+    public let session: SessionID
+    /// The stream whose chunks this sealer handles.
+    public let stream: UInt64
+    private let key: SymmetricKey
+
+    /// The AES-GCM tag size in bytes.
+    public static let tagSize = 16
+    /// Bytes a sealed chunk adds to its plaintext: header and tag.
+    public static let overhead = ChunkHeader.size + tagSize
+
+    /// Derives the stream's key from the session key.
+    public init(key: SessionKey, session: SessionID, stream: UInt64) {
+        var info = Array("kaplan data v1".utf8)
+        Bytes.append(stream, to: &info)
+        self.key = HKDF<SHA256>.deriveKey(inputKeyMaterial: key.symmetric, salt: session.bytes, info: info, outputByteCount: 32)
+        self.session = session
+        self.stream = stream
+    }
+
+    static func nonce(_ sequence: UInt64) -> AES.GCM.Nonce {
+        var bytes: [UInt8] = [0, 0, 0, 0]
+        Bytes.append(sequence, to: &bytes)
+        // 12 bytes is always a valid GCM nonce.
+        return try! AES.GCM.Nonce(data: bytes)
+    }
+
+    /// Seals a plaintext (at most 4 GiB - 1) into header ‖ ciphertext ‖ tag.
+    public func seal(sequence: UInt64, segment: UInt32, flags: ChunkFlags, plaintext: UnsafeRawBufferPointer) -> [UInt8] {
+        precondition(plaintext.count <= Int(UInt32.max), "a chunk holds at most 4 GiB - 1 bytes")
+        let header = ChunkHeader(session: session, stream: stream, sequence: sequence, segment: segment, flags: flags, length: UInt32(plaintext.count)).encoded
+        let box: AES.GCM.SealedBox
+        do {
+            box = try AES.GCM.seal(plaintext, using: key, nonce: Self.nonce(sequence), authenticating: header)
+        } catch {
+            // Sealing fails only when BoringSSL itself fails (out of memory); nothing sensible can continue.
+            fatalError("AES-256-GCM sealing failed inside swift-crypto: \(error)")
+        }
+        var out = [UInt8]()
+        out.reserveCapacity(header.count + plaintext.count + Self.tagSize)
+        out += header
+        box.ciphertext.withUnsafeBytes { out.append(contentsOf: $0) }
+        box.tag.withUnsafeBytes { out.append(contentsOf: $0) }
+        return out
+    }
+
+    /// Seals a byte array.
+    public func seal(sequence: UInt64, segment: UInt32, flags: ChunkFlags, plaintext: [UInt8]) -> [UInt8] {
+        plaintext.withUnsafeBytes { seal(sequence: sequence, segment: segment, flags: flags, plaintext: $0) }
+    }
+
+    /// Checks and decrypts a sealed chunk: `bad-chunk` when malformed, `wrong-session` / `wrong-stream` when it
+    /// belongs elsewhere, `chunk-forged` when any bit of it was altered or it was sealed under another key.
+    public func open(_ sealed: UnsafeRawBufferPointer) throws(NetworkError) -> (header: ChunkHeader, plaintext: [UInt8]) {
+        let header = try Self.peekHeader(sealed)
+        guard header.session == session else {
+            throw NetworkError("wrong-session", "chunk \(header.sequence) belongs to deployment session \(header.session), not to this one (\(session)); a node of another deployment is sending on this link or group")
+        }
+        guard header.stream == stream else {
+            throw NetworkError("wrong-stream", "chunk \(header.sequence) belongs to stream \(header.stream), not to stream \(stream) of this session")
+        }
+        let body = ChunkHeader.size..<(sealed.count - Self.tagSize)
+        do {
+            let box = try AES.GCM.SealedBox(
+                nonce: Self.nonce(header.sequence),
+                ciphertext: UnsafeRawBufferPointer(rebasing: sealed[body]),
+                tag: UnsafeRawBufferPointer(rebasing: sealed[(sealed.count - Self.tagSize)...]))
+            let plaintext = try AES.GCM.open(box, using: key, authenticating: UnsafeRawBufferPointer(rebasing: sealed[0..<ChunkHeader.size]))
+            return (header, plaintext.withUnsafeBytes { Array($0) })
+        } catch {
+            throw NetworkError(
+                "chunk-forged",
+                "chunk \(header.sequence) of stream \(header.stream) failed authentication: it was altered in transit or sealed with another session key; it is dropped",
+                cause: "\(error)")
+        }
+    }
+
+    /// Opens a byte array.
+    public func open(_ sealed: [UInt8]) throws(NetworkError) -> (header: ChunkHeader, plaintext: [UInt8]) {
+        try sealed.typedBytes { (buffer) throws(NetworkError) in try open(buffer) }
+    }
+
+    /// Parses a sealed chunk's header without the key (relays route by it) and checks the total length agrees.
+    public static func peekHeader(_ sealed: UnsafeRawBufferPointer) throws(NetworkError) -> ChunkHeader {
+        let header = try ChunkHeader(decoding: sealed)
+        let expected = Int(header.length) + overhead
+        guard sealed.count == expected else {
+            throw NetworkError("bad-chunk", "chunk \(header.sequence) claims \(header.length) plaintext bytes, so \(expected) sealed bytes, but \(sealed.count) arrived")
+        }
+        return header
+    }
+}
