@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Sourceable helpers for benchmarks that run on a network lab made by Tests/lab/netlab.sh.
+#
+#   source bench/lib/netlab-bench.sh
+#   link_limit LAB NODE [SECONDS]   → prints the TCP goodput golden → NODE in Mbit/s (e.g. "93.4")
+#
+# link_limit runs an iperf3 server in NODE's namespace (one test, then it exits) and an iperf3 client in the
+# golden's namespace, parses the client's JSON with python3 and prints the receiver's goodput. This is the
+# "link limit" that the chain and multicast benchmarks report their ratios against; measure it in the same run
+# (same machine load) as the transport it is compared with. Every child has a hard timeout and is killed by PID.
+# Needs: root, iperf3, python3, a lab that is up.
+
+NETLAB_BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+NETLAB=${NETLAB:-$NETLAB_BENCH_ROOT/Tests/lab/netlab.sh}
+
+link_limit() {
+  local lab=${1:?usage: link_limit LAB NODE [SECONDS]} node=${2:?usage: link_limit LAB NODE [SECONDS]} seconds=${3:-${LINK_LIMIT_SECONDS:-5}}
+  command -v iperf3 >/dev/null || { echo "link_limit: iperf3 is missing (Debian: iperf3; scripts/setup installs it)" >&2; return 1; }
+  local addr golden port=5201 work rc=0 spid i
+  addr=$("$NETLAB" addr "$lab" "$node") || return 1
+  golden=$("$NETLAB" addr "$lab" g) || return 1
+  work=$(mktemp -d /tmp/kaplan-linklimit.XXXXXX)
+  # Server: one test only (-1), bound to the node's address, hard timeout.
+  timeout --kill-after=5 $((seconds + 30)) "$NETLAB" exec "$lab" "$node" -- \
+    iperf3 -s -1 -B "$addr" -p "$port" >"$work/server.log" 2>&1 &
+  spid=$!
+  # Wait (bounded: 5 s) until the server listens.
+  for i in $(seq 1 50); do
+    if "$NETLAB" exec "$lab" "$node" -- ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then break; fi
+    if ! kill -0 "$spid" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  if ! timeout --kill-after=5 $((seconds + 20)) "$NETLAB" exec "$lab" g -- \
+    iperf3 -c "$addr" -B "$golden" -p "$port" -t "$seconds" -O 1 -J >"$work/client.json" 2>"$work/client.err"; then
+    echo "link_limit: iperf3 client in $lab-g → $node ($addr) failed; server log: $(tr '\n' ' ' <"$work/server.log"); client: $(head -c 600 "$work/client.json" "$work/client.err" | tr '\n' ' ')" >&2
+    rc=1
+  fi
+  if kill -0 "$spid" 2>/dev/null; then kill -TERM "$spid" 2>/dev/null; sleep 0.5; kill -KILL "$spid" 2>/dev/null; fi
+  wait "$spid" 2>/dev/null || true
+  if ((rc == 0)); then
+    python3 - "$work/client.json" <<'PY' || rc=1
+import json, sys
+with open(sys.argv[1]) as f:
+    r = json.load(f)
+if "error" in r:
+    sys.exit(f"link_limit: iperf3 reported: {r['error']}")
+bps = r["end"]["sum_received"]["bits_per_second"]
+print(f"{bps / 1e6:.1f}")
+PY
+  fi
+  rm -rf "$work"
+  return $rc
+}
