@@ -29,6 +29,15 @@ struct ApplyCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Run every node's steps on this machine (targets are local devices or image files); no network.")
     var local = false
 
+    @Option(name: .long, help: "Network apply: the address (and port) agents join on (default 0.0.0.0 and transport.port; data on the next port).")
+    var listen: String?
+
+    @Option(name: .long, help: "Network apply: start as soon as this many nodes have joined (SIGUSR1 starts at once with those that joined).")
+    var minNodes: Int?
+
+    @Option(name: .long, help: "Network apply: directory for the golden's copy of the sealed stream.")
+    var spool: String = "/var/tmp"
+
     @Option(name: .long, help: "Output format: text, or json (JSON lines of events, then the report).")
     var format: OutputFormat = .text
 
@@ -47,8 +56,15 @@ struct ApplyCommand: AsyncParsableCommand {
             }
         }
         let plan = try PlanFiles.loadValid(planPath)
-        guard local || saved != nil else {
-            throw NetworkApply.unavailable
+        if !local && saved == nil {
+            guard targetOptions.targets.isEmpty else {
+                throw ValidationError("--target names a disk on this machine: add --local (a network apply writes the disks the agents name)")
+            }
+            try await NetworkApply(
+                planPath: planPath, plan: plan, listen: listen, minNodes: minNodes, spool: spool, autoApprove: autoApprove,
+                json: format == .json
+            ).run()
+            return
         }
         var resolved = plan
         if let saved {
@@ -83,7 +99,12 @@ struct ApplyCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         }
+        // A node an interrupted or failed run left half made resumes from its journal: show what the rerun keeps.
+        let journal = FileJournal(planName: plan.name)
+        let resuming = await JournalResume.preview(journal, plan: resolved, changes: changes, goldenIdentity: golden)
+        changes = resuming.changes
         for c in changes { say(ChangeRenderer.text(c)) }
+        for line in resuming.lines { say(line) }
         say(ChangeRenderer.summary(changes))
         if let bad = changes.first(where: { $0.problem != nil }) {
             printError("\(bad.node): \(bad.problem!); nothing was written")
@@ -117,7 +138,7 @@ struct ApplyCommand: AsyncParsableCommand {
         // 0.94x tar uncompressed, 0.85x with zstd -3; bench/RESULTS.md). The plan's compression is for networks.
         let host = LinuxHost(session: "\(plan.name)-\(getpid())", gate: gate, compression: .none)
         let printer = ProgressPrinter(json: json)
-        let executor = Executor(host: host, observer: printer)
+        let executor = Executor(host: host, observer: printer, journal: journal)
         let graph = GraphBuilder().build(localPlan)
         let task = Task { await executor.run(plan: localPlan, graph: graph, changes: changes) }
         let interrupt = Interrupt { task.cancel() }

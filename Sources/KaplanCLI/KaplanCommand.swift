@@ -10,7 +10,7 @@ public struct KaplanCommand: AsyncParsableCommand {
             Plans are YAML files (see docs/plan-format.md). Exit codes: check 0 valid, 1 invalid, 64 usage.
             """,
         version: "0.1.0",
-        subcommands: [CheckCommand.self, GraphCommand.self, DiffCommand.self, ApplyCommand.self, SimulateCommand.self, DevCommand.self]
+        subcommands: [CheckCommand.self, GraphCommand.self, DiffCommand.self, ApplyCommand.self, AgentCommand.self, SimulateCommand.self, DevCommand.self]
     )
 
     /// Creates the command (ArgumentParser).

@@ -1,0 +1,109 @@
+import Foundation
+
+/// The chunks a relay holds: sealed bytes to forward downstream and the opened plaintext for its own disk, in a
+/// bounded window. A chunk leaves the window only when every reader has taken it and the window is full; so the
+/// newest `capacity` chunks stay available for a downstream neighbour that re-links (the replay window), and a
+/// reader that falls behind by a whole window holds the upstream back (backpressure).
+final class ChunkRing: ChunkSource, @unchecked Sendable {
+    /// One chunk.
+    struct Entry {
+        var sealed: [UInt8]
+        var plaintext: [UInt8]
+        var header: ChunkHeader
+    }
+
+    /// Why an append did not store the chunk.
+    enum AppendResult: Equatable {
+        case stored
+        /// Not the next sequence number (a stale link's chunk): ignored.
+        case outOfOrder(expected: UInt64)
+        case closed
+    }
+
+    let capacity: Int
+    private let condition = NSCondition()
+    private var entries: [UInt64: Entry] = [:]
+    private var base: UInt64 = 0
+    private var nextSequence: UInt64 = 0
+    private var complete = false
+    private var closed = false
+    private var readers: [Int: UInt64] = [:]
+    private var nextReader = 0
+
+    /// A ring holding up to `capacity` chunks.
+    init(capacity: Int) { self.capacity = max(2, capacity) }
+
+    /// The next sequence number expected from upstream.
+    var next: UInt64 { condition.lock(); defer { condition.unlock() }; return nextSequence }
+    /// True once the last chunk arrived.
+    var isComplete: Bool { condition.lock(); defer { condition.unlock() }; return complete }
+
+    /// Stores the next chunk, waiting while the window is full and a reader still needs its oldest chunk.
+    func append(_ entry: Entry, isCurrent: () -> Bool) -> AppendResult {
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            if closed { return .closed }
+            guard isCurrent() else { return .closed }
+            guard entry.header.sequence == nextSequence else { return .outOfOrder(expected: nextSequence) }
+            if entries.count < capacity { break }
+            // Full: drop the oldest only when no reader still needs it.
+            if readers.values.allSatisfy({ $0 > base }) {
+                entries[base] = nil
+                base += 1
+                break
+            }
+            _ = condition.wait(until: Date(timeIntervalSinceNow: 0.2))
+        }
+        entries[nextSequence] = entry
+        nextSequence += 1
+        if entry.header.flags.contains(.endOfStream) { complete = true }
+        condition.broadcast()
+        return .stored
+    }
+
+    func register(from sequence: UInt64) -> Int {
+        condition.lock()
+        defer { condition.unlock() }
+        nextReader += 1
+        readers[nextReader] = sequence
+        return nextReader
+    }
+
+    func unregister(_ reader: Int) {
+        condition.lock()
+        readers[reader] = nil
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The entry `sequence` for `reader` (its position moves to `sequence`: older chunks are released).
+    func entry(_ sequence: UInt64, reader: Int, timeout: Duration) -> (entry: Entry?, fetch: ChunkFetch) {
+        let deadline = Date(timeIntervalSinceNow: timeout.inSeconds)
+        condition.lock()
+        defer { condition.unlock() }
+        if readers[reader] != nil, readers[reader]! < sequence {
+            readers[reader] = sequence
+            condition.broadcast()
+        }
+        while true {
+            if closed { return (nil, .closed) }
+            if sequence < base { return (nil, .gap(oldest: base)) }
+            if let e = entries[sequence] { return (e, .chunk(e.sealed)) }
+            if complete && sequence >= nextSequence { return (nil, .end) }
+            if !condition.wait(until: deadline) { return (nil, .timeout) }
+        }
+    }
+
+    func sealed(_ sequence: UInt64, reader: Int, timeout: Duration) -> ChunkFetch {
+        entry(sequence, reader: reader, timeout: timeout).fetch
+    }
+
+    /// Wakes every waiter; appends and reads end.
+    func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
+    }
+}

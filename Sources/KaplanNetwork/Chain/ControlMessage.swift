@@ -1,0 +1,117 @@
+import Foundation
+import KaplanEngine
+import KaplanGraph
+import KaplanModel
+
+/// A message on the control connection between the golden (server) and one agent, carried as JSON in an
+/// authenticated control frame. Nothing in it is ever executed: an agent only runs the steps of the plan it is
+/// assigned, and the server only records what agents report.
+enum ControlMessage: Codable, Sendable {
+    // agent → server
+    /// The agent's node and its data listener.
+    case join(Join)
+    /// The agent's disk, as a read-only probe found it (after the assignment told it the plan).
+    case probed(Probed)
+    /// A step event of the node's executor.
+    case event(WireEvent)
+    /// Relay state, sent every heartbeat.
+    case status(RelayStatus)
+    /// The node's stream step started: it is ready to receive.
+    case streamReady
+    /// The node lost its upstream link (death, damage, a gap beyond the upstream's window).
+    case linkLost(LinkLost)
+    /// The node's executor ended.
+    case finished(NodeOutcome)
+    // server → agent
+    /// The server will not deploy this agent (unknown node, duplicate, layout does not fit).
+    case rejected(reason: String)
+    /// The plan, the node and the stream parameters: run the steps.
+    case assign(Assignment)
+    /// The operator approved: run the steps now.
+    case start
+    /// Receive the stream from this upstream, from this chunk on.
+    case link(Link)
+    /// Stop serving this downstream node (it was dropped from the chain): release what it pinned in the ring.
+    case dropDownstream(name: String)
+    /// The node is out of the chain (it held it back or is being dropped): stop and report KO.
+    case evict(reason: String)
+    /// The session is over: stop relaying and exit.
+    case bye
+
+    /// Encodes for a control frame.
+    func encoded() -> [UInt8] {
+        // Plain Codable values: encoding cannot fail.
+        Array((try? JSONEncoder().encode(self)) ?? Data())
+    }
+
+    /// Decodes a control frame's payload.
+    static func decode(_ bytes: [UInt8]) throws -> ControlMessage {
+        do { return try JSONDecoder().decode(ControlMessage.self, from: Data(bytes)) } catch {
+            throw NetworkError("bad-frame", "a control message could not be read", cause: "\(error)")
+        }
+    }
+}
+
+/// What an agent says when it joins.
+struct Join: Codable, Sendable {
+    /// The node name (a plan node).
+    var node: String
+    /// Where its downstream neighbour connects for the stream.
+    var data: Endpoint
+}
+
+/// An agent's disk before anything is written.
+struct Probed: Codable, Sendable {
+    /// The target the agent will write (the plan's, or the one given with --disk).
+    var target: Target
+    /// What a read-only probe found.
+    var state: DeviceState
+}
+
+/// What the server gives an agent to run.
+struct Assignment: Codable, Sendable {
+    /// The plan (already validated by the server; the agent checks its own node again).
+    var plan: Plan
+    /// The node.
+    var node: String
+    /// The golden's identity (recorded in each clone's stamp).
+    var goldenIdentity: String
+    /// The stream id of this session's stream.
+    var stream: UInt64
+    /// The stream's filesystems, in order (segment n is `segments[n]`).
+    var segments: [String]
+    /// Bytes of the relay's ring (its replay window).
+    var buffer: Int
+    /// Seconds a node may hold the chain back before it is evicted.
+    var stallSeconds: Double
+}
+
+/// Where to receive the stream from.
+struct Link: Codable, Sendable {
+    /// The upstream's data endpoint.
+    var upstream: Endpoint
+    /// The upstream's name (the golden is "golden").
+    var name: String
+}
+
+/// Why a node's upstream link ended.
+struct LinkLost: Codable, Sendable {
+    /// The upstream that was lost.
+    var upstream: String
+    /// What happened.
+    var reason: String
+    /// The next chunk the node needs.
+    var next: UInt64
+    /// True when the upstream no longer holds that chunk (serve it from the golden).
+    var gap: Bool
+}
+
+/// A relay's state, for the server's stall and death detection.
+struct RelayStatus: Codable, Sendable {
+    /// Chunks received (the next sequence number expected).
+    var received: UInt64
+    /// Seconds each downstream has kept a send blocked, by name (0 when not blocked).
+    var blocked: [String: Double]
+    /// True once the end of the stream arrived.
+    var complete: Bool
+}

@@ -1,0 +1,41 @@
+import Foundation
+
+/// The control messages of a data link: the downstream asks for chunks from a sequence number on; the
+/// upstream answers with the sealed chunks, or says it no longer holds them.
+enum DataMessage: Codable, Sendable {
+    /// Send chunks from this sequence number on.
+    case from(UInt64)
+    /// I no longer hold that chunk; the oldest I hold is given.
+    case gap(oldest: UInt64)
+
+    func encoded() -> [UInt8] { Array((try? JSONEncoder().encode(self)) ?? Data()) }
+
+    static func decode(_ bytes: [UInt8]) throws -> DataMessage {
+        do { return try JSONDecoder().decode(DataMessage.self, from: Data(bytes)) } catch {
+            throw NetworkError("bad-frame", "a data-link message could not be read", cause: "\(error)")
+        }
+    }
+}
+
+/// A thread that can be waited for.
+final class Worker: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+
+    /// Starts `body` on its own thread.
+    init(_ name: String, _ body: @escaping @Sendable () -> Void) {
+        let done = self.done
+        let thread = Thread {
+            body()
+            done.signal()
+        }
+        thread.name = name
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    /// Waits for the thread to end (up to `timeout`); false if it did not.
+    @discardableResult
+    func join(timeout: Double = 30) -> Bool {
+        done.wait(timeout: .now() + timeout) == .success
+    }
+}

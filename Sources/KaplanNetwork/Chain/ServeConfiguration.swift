@@ -1,0 +1,21 @@
+import Foundation
+
+/// How the golden serves a network session.
+public struct ServeConfiguration: Sendable {
+    /// The control endpoint agents join on (the data port is the next one, or any free one when this is 0).
+    public var listen: Endpoint
+    /// Start as soon as this many nodes joined (default: wait for every plan node until the join timeout).
+    public var minNodes: Int?
+    /// Where the golden keeps its copy of the sealed stream (the chain's head and gap repairs read it).
+    public var spoolDirectory: String
+    /// Polled while waiting for joins: true starts with the nodes that joined so far (SIGUSR1).
+    public var startNow: @Sendable () -> Bool
+
+    /// Creates a configuration.
+    public init(listen: Endpoint, minNodes: Int?, spoolDirectory: String, startNow: @escaping @Sendable () -> Bool) {
+        self.listen = listen
+        self.minNodes = minNodes
+        self.spoolDirectory = spoolDirectory
+        self.startNow = startNow
+    }
+}

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Chain transport benchmark (root): a golden with a large incompressible file deployed by `kaplan apply` over the
+# chain to N agents in network namespaces (Tests/lab/netlab.sh), each writing its own image file, on tc-shaped
+# links; the link limit (iperf3 TCP goodput, bench/lib/netlab-bench.sh) is measured in the same run, on the same
+# lab, just before. udpcast (udp-sender/udp-receiver) runs on the same lab for the side-by-side figure.
+#
+#   bench/chain.sh [--big MiB] [--runs "100mbit:1 100mbit:4 1gbit:1 1gbit:4 none:2"] [--udpcast "1gbit:4"]
+#
+# Per run it prints: link, N, iperf3 Mbit/s, per-node stream goodput (min / median, Mbit/s) = stream bytes / the
+# node's stream-step time, the ratio min/iperf3, the whole deployment's wall time, and each agent's CPU seconds
+# per GiB of stream (an agent relays AND writes its own disk: decrypting, extracting, hashing; the relay share is
+# a part of it). Everything (namespaces, processes, loops, files) is removed at the end, also on failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/lib/netlab-bench.sh
+big=512
+runs="100mbit:1 100mbit:4 1gbit:1 1gbit:4 none:2"
+udp="1gbit:4"
+while [ $# -gt 0 ]; do
+  case $1 in
+    --big) big=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --udpcast) udp=$2; shift 2 ;;
+    *) echo "usage: bench/chain.sh [--big MiB] [--runs 'RATE:N …'] [--udpcast 'RATE:N …']" >&2; exit 64 ;;
+  esac
+done
+k=$PWD/.build/release/kaplan
+[ -x "$k" ] || swift build -c release --product kaplan 2>&1 | tail -1
+work=$(mktemp -d /tmp/kaplan-bench-chain.XXXXXX)
+lab=kbch
+cleanup() {
+  "$NETLAB" down $lab >/dev/null 2>&1 || true
+  for f in "$work"/*.img; do for l in $(losetup -j "$f" -O NAME -n 2>/dev/null); do losetup -d "$l" || true; done; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+echo "golden: lab tree + ${big} MiB incompressible (/home/big.bin)"
+Tests/lab/make-golden.sh "$work/golden.img" $((big + 700)) >/dev/null
+Tests/lab/add-big-file.sh "$work/golden.img" "$big"
+head -c 32 /dev/urandom > "$work/session.key"; chmod 600 "$work/session.key"
+plan() {  # N → plan.yaml
+  { cat <<PLAN
+version: 1
+name: benchchain
+golden: { image: golden.img }
+table: dos
+partitions:
+  - { id: root, type: linux, size: 600MiB, filesystem: ext4, mount: /, bootable: true }
+  - { id: swap, type: swap, size: 64MiB }
+  - { id: home, type: linux, size: fill, filesystem: xfs, mount: /home }
+nodes:
+  disk-size: $((big + 1000))MiB
+  list:
+PLAN
+    for i in $(seq 1 "$1"); do echo "    - { name: node$i, image: n$i.img }"; done
+    cat <<PLAN
+transport: { kind: chain, order: name, join-timeout: 120s }
+bootloader: { kind: none, initrd: { rebuild: false } }
+fixups: { ssh-host-keys: keep }
+exclude: { paths: [/scratch] }
+security: { key-file: session.key }
+policy: { retries: 0 }
+PLAN
+  } > "$work/plan.yaml"
+}
+printf '%-8s %3s %10s %12s %12s %7s %8s %s\n' link N iperf3 min-Mbit/s med-Mbit/s ratio wall-s "agent CPU-s/GiB (node1..N)"
+for r in $runs; do
+  rate=${r%:*} n=${r#*:}
+  "$NETLAB" up $lab "$n" --rate "$rate" >/dev/null
+  limit=$(link_limit $lab n1 5 2>/dev/null || echo 0)
+  plan "$n"
+  for i in $(seq 1 "$n"); do rm -f "$work/n$i.img"; truncate -s $((big + 1000))M "$work/n$i.img"; done
+  pids=()
+  for i in $(seq 1 "$n"); do
+    "$NETLAB" exec $lab n$i -- /usr/bin/time -f "%U %S" -o "$work/cpu$i" timeout 900 \
+      "$k" agent --server 10.213.0.1 --key "$work/session.key" --name node$i --disk "$work/n$i.img" --wait 120 \
+      > "$work/agent$i.log" 2>&1 &
+    pids+=($!)
+  done
+  t0=$(date +%s.%N)
+  status=0
+  "$NETLAB" exec $lab g -- timeout 900 "$k" apply "$work/plan.yaml" --auto-approve --format json > "$work/server.jsonl" 2>"$work/server.err" || status=$?
+  t1=$(date +%s.%N)
+  for p in "${pids[@]}"; do wait "$p" || true; done
+  python3 - "$work" "$n" "$rate" "$limit" "$status" "$t0" "$t1" <<'PY'
+import json, sys, statistics
+work, n, rate, limit, status, t0, t1 = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4] or 0), int(sys.argv[5]), float(sys.argv[6]), float(sys.argv[7])
+secs, nbytes = {}, {}
+for line in open(f"{work}/server.jsonl"):
+    try: e = json.loads(line)
+    except ValueError: continue
+    if e.get("event") == "step-succeeded" and e["step"].endswith(".stream"):
+        secs[e["step"].split(".")[0]] = e["seconds"]
+    if e.get("event") == "report":
+        for o in e["nodes"]: nbytes[o["node"]] = o["bytes"]
+rates = [nbytes[k] * 8 / secs[k] / 1e6 for k in secs if k in nbytes and secs[k] > 0]
+cpu = []
+for i in range(1, n + 1):
+    try:
+        u, s = open(f"{work}/cpu{i}").read().split()[-2:]
+        cpu.append((float(u) + float(s)) / (nbytes.get(f"node{i}", 0) / 2**30 or 1))
+    except Exception: cpu.append(float("nan"))
+if not rates or status not in (0,):
+    print(f"{rate:<8} {n:>3}   FAILED (apply exit {status}); see {work}/server.err"); sys.exit(0)
+mn, md = min(rates), statistics.median(rates)
+ratio = f"{mn/limit*100:.1f}%" if limit else "-"
+print(f"{rate:<8} {n:>3} {limit:>10.1f} {mn:>12.1f} {md:>12.1f} {ratio:>7} {t1-t0:>8.1f} " + " ".join(f"{c:.2f}" for c in cpu))
+PY
+  "$NETLAB" down $lab >/dev/null
+done
+for r in $udp; do
+  rate=${r%:*} n=${r#*:}
+  "$NETLAB" up $lab "$n" --rate "$rate" --multicast >/dev/null
+  head -c $((big << 20)) /dev/urandom > "$work/udp.bin"
+  pids=()
+  for i in $(seq 1 "$n"); do
+    "$NETLAB" exec $lab n$i -- timeout 300 udp-receiver --nokbd --interface eth0 --rcvbuf 4194304 --file "$work/udp$i.out" >/dev/null 2>&1 &
+    pids+=($!)
+  done
+  sleep 1
+  t0=$(date +%s.%N)
+  "$NETLAB" exec $lab g -- timeout 300 udp-sender --nokbd --min-receivers "$n" --interface eth0 --file "$work/udp.bin" >/dev/null 2>&1 || true
+  for p in "${pids[@]}"; do wait "$p" || true; done
+  t1=$(date +%s.%N)
+  ok=0; for i in $(seq 1 "$n"); do cmp -s "$work/udp.bin" "$work/udp$i.out" && ok=$((ok + 1)); rm -f "$work/udp$i.out"; done
+  python3 -c "import sys; b=$big*2**20*8; t=$t1-$t0; print(f'udpcast  {$n:>3} {\"\":>10} {b/t/1e6:>12.1f} {\"(whole send, $ok of $n intact)\":>12}')"
+  rm -f "$work/udp.bin"
+  "$NETLAB" down $lab >/dev/null
+done
