@@ -101,7 +101,7 @@ final class AgentPrinter: ExecutionObserver, @unchecked Sendable {
         case .stepSkipped(let a, let r): printError("\(a) skipped: \(r)")
         case .progress: break
         case .nodeFinished(let o): printError("\(o.node): \(o.ok ? "OK" : "KO")")
-        @unknown default: break
+        case .journal(let node, let message): printError("\(node): \(message)")
         }
     }
 }

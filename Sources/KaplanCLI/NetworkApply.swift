@@ -77,18 +77,7 @@ struct NetworkApply {
         let result = await task.value
         interrupt.stop()
         startNow.stop()
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            let report = String(decoding: try encoder.encode(result.outcomes), as: UTF8.self)
-            print("{\"event\":\"report\",\"exitCode\":\(result.exitCode),\"nodes\":\(report)}")
-        } else {
-            print("")
-            print(ProgressPrinter.report(result.outcomes))
-            let ok = result.outcomes.filter(\.ok).count
-            print("\(ok) of \(result.outcomes.count) nodes OK; exit \(result.exitCode)")
-        }
-        if result.exitCode != 0 { throw ExitCode(result.exitCode) }
+        try ProgressPrinter.finish(result.outcomes, exitCode: result.exitCode, json: json)
     }
 }
 

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import KaplanEngine
 import KaplanLoading
@@ -98,5 +99,24 @@ final class ProgressPrinter: ExecutionObserver, Sendable {
         return rows.map { r in
             r.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: "  ")
         }.joined(separator: "\n")
+    }
+}
+
+extension ProgressPrinter {
+    /// Prints the closing report of an apply (the per-node table, or the JSON `report` event) and throws the exit
+    /// code when it is not 0.
+    static func finish(_ outcomes: [NodeOutcome], exitCode: Int32, json: Bool) throws {
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let report = String(decoding: try encoder.encode(outcomes), as: UTF8.self)
+            print("{\"event\":\"report\",\"exitCode\":\(exitCode),\"nodes\":\(report)}")
+        } else {
+            print("")
+            print(report(outcomes))
+            let ok = outcomes.filter(\.ok).count
+            print("\(ok) of \(outcomes.count) nodes OK; exit \(exitCode)")
+        }
+        if exitCode != 0 { throw ExitCode(exitCode) }
     }
 }

@@ -49,6 +49,9 @@ public struct Executor: Sendable {
                 code: (error as? HostError)?.code ?? "golden-failed",
                 message: "the golden could not be opened; no node was touched", cause: "\(error)", step: goldenSnapshot)
             observer.handle(.stepFailed(failure, willRetry: false))
+            // Whatever the host set up before the failure (loops, read-only mounts) is released too.
+            let host = self.host
+            await Task.detached { await host.closeGolden(GoldenHandle(root: "", identity: "")) }.value
             let outcomes = plan.nodes.map { NodeOutcome(node: $0.name, ok: false, failure: failure, completed: [], bytes: 0, seconds: 0) }
             for o in outcomes { observer.handle(.nodeFinished(o)) }
             return Result(outcomes: outcomes, exitCode: 1)

@@ -13,10 +13,12 @@ public enum Command {
         /// True when the time limit killed it.
         public var timedOut: Bool
 
-        /// The last non-empty line of stderr (or stdout), for messages.
+        /// The last meaningful line of stderr (or stdout), for messages: boilerplate such as mount's "dmesg(1) may
+        /// have more information after failed mount system call." is passed over so the real cause shows.
         public var lastLine: String {
             let lines = (stderr.isEmpty ? stdout : stderr).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-            return lines.last { !$0.isEmpty } ?? ""
+            let meaningful = lines.filter { !$0.isEmpty && !$0.hasPrefix("dmesg(1) may have more information") }
+            return meaningful.last ?? lines.last { !$0.isEmpty } ?? ""
         }
     }
 

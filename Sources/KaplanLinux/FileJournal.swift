@@ -147,27 +147,7 @@ extension LinuxHost: JournalResumableHost {
     public func attachExisting(node: String, target: Target, layout: Layout, partitions: [Partition]) async throws {
         try await blocking {
             try self.gate.check(node: node, target: target)
-            let extended = Set(partitions.filter { $0.type == .extended }.map(\.id))
-            var disk = NodeDisk(target: target)
-            do {
-                switch target {
-                case .image(let file):
-                    for e in layout.entries where !extended.contains(e.id) {
-                        let loop = try Loop.attach(file, offset: e.start * Layout.sectorSize, size: e.sectors * Layout.sectorSize)
-                        disk.loops.append(loop)
-                        disk.partitionDevices[e.number] = loop
-                    }
-                case .device(let device):
-                    _ = Command.run("/usr/bin/partx", ["--update", device], timeout: 60)
-                    for e in layout.entries where !extended.contains(e.id) {
-                        disk.partitionDevices[e.number] = try Self.partitionNode(device, number: e.number)
-                    }
-                }
-            } catch {
-                for loop in disk.loops { Loop.detach(loop) }
-                throw error
-            }
-            self.state.withLock { $0.nodes[node] = disk }
+            try self.attachPartitions(node: node, target: target, layout: layout, partitions: partitions)
         }
     }
 }

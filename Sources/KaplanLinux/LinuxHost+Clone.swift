@@ -179,7 +179,7 @@ extension LinuxHost {
         }
     }
 
-    /// Runs `body` (grub-mkconfig) with `GRUB_DEVICE=/dev/disk/by-uuid/<root uuid>` appended to the clone's
+    /// Runs `body` (grub-mkconfig) with `GRUB_DEVICE=/dev/disk/by-uuid/<root uuid>` and `GRUB_DEVICE_UUID` appended to the clone's
     /// /etc/default/grub, and puts the file back byte for byte afterwards, whatever happens. grub-mkconfig reads
     /// that file after probing the device of /, so the setting wins; without it, a root on /dev/loop0…9 (an image
     /// target's partition) makes 10_linux write no menu entry at all ("cannot cope with devices loop-mounted from
@@ -195,6 +195,9 @@ extension LinuxHost {
         var text = original ?? []
         if !text.isEmpty && text.last != UInt8(ascii: "\n") { text.append(UInt8(ascii: "\n")) }
         text += Array("GRUB_DEVICE=/dev/disk/by-uuid/\(uuid)  # kaplan: for this grub-mkconfig run only; removed again\n".utf8)
+        // grub-probe's own fs_uuid probe of a loop partition is not reliable (seen empty when two clones were
+        // configured at once, giving root=/dev/disk/by-uuid/…): state the UUID too, so 10_linux writes root=UUID=.
+        text += Array("GRUB_DEVICE_UUID=\(uuid)  # kaplan: for this grub-mkconfig run only; removed again\n".utf8)
         try tree.write(path, text)
         let outcome = Result { try body() }
         do {
@@ -211,7 +214,9 @@ extension LinuxHost {
     static func checkGrubConfig(root: String, node: String, facts: CloneFacts) throws {
         guard let rootID = facts.partitions.first(where: { $0.mount == "/" })?.id, let uuid = facts.uuids[rootID] else { return }
         let cfg = (try? String(contentsOfFile: root + "/boot/grub/grub.cfg", encoding: .utf8)) ?? ""
-        guard cfg.contains("root=UUID=\(uuid)") else {
+        // root=UUID=… is what 10_linux writes when it sees the chroot's by-uuid link; root=/dev/disk/by-uuid/… (what it
+        // writes when its own probe comes back empty) names the same filesystem, and the initramfs's udev resolves it.
+        guard cfg.contains("root=UUID=\(uuid)") || cfg.contains("root=/dev/disk/by-uuid/\(uuid)") else {
             let found = cfg.split(separator: "\n").first { $0.contains("root=") }.map { String($0.trimmingCharacters(in: .whitespaces).prefix(120)) }
             throw HostError(
                 "bootloader-failed", "\(node).bootloader: /boot/grub/grub.cfg does not boot root=UUID=\(uuid)",

@@ -199,7 +199,8 @@ public final class LinuxHost: KaplanEngine.Host, Sendable {
     }
 
     /// Makes a device for every planned partition: offset loops for image files, the kernel's nodes for disks.
-    private func attachPartitions(node: String, target: Target, layout: Layout, partitions: [Partition]) throws {
+    /// (Also used to take over a table an earlier run wrote: see FileJournal.swift.)
+    func attachPartitions(node: String, target: Target, layout: Layout, partitions: [Partition]) throws {
         var disk = NodeDisk(target: target)
         defer { state.withLock { $0.nodes[node] = disk } }
         let extended = Set(partitions.filter { $0.type == .extended }.map(\.id))

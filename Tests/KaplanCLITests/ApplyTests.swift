@@ -161,6 +161,7 @@ import Testing
         p.executableURL = KaplanBinary.url
         p.arguments = ["apply", "plan.yaml", "--local", "--auto-approve"]
         p.currentDirectoryURL = lab.url
+        p.environment = ProcessInfo.processInfo.environment.merging(["KAPLAN_JOURNAL_DIR": lab.path("journal")]) { $1 }
         let out = FileHandle(forWritingAtPath: "/dev/null")
         let err = Pipe()
         p.standardOutput = out

@@ -6,8 +6,8 @@ import Testing
 /// (Tests/lab/boot-clone.sh) with its own hostname, its own new root UUID, `running` with no failed unit, / read-write
 /// and its own swap. BIOS: two nodes, one the golden's size and one larger. UEFI: one GPT node, booted with OVMF.
 ///
-/// `deploy` is the one place that says how the golden reaches the nodes (today `--local`); switching it to the
-/// chain transport leaves the rest of the proof as it is.
+/// `deploy` is the one place that says how the golden reaches the nodes: over the chain transport, the golden and
+/// each node in its own network namespace (Tests/lab/chain-deploy.sh).
 @Suite(.serialized, .enabled(if: Lab.bootProofEnabled)) struct BootProofTests {
     /// The kernel can mount vfat (the UEFI plan's ESP): it needs vfat built in or loadable.
     static var kernelHasVFAT: Bool {
@@ -73,15 +73,31 @@ import Testing
 
     // MARK: deployment
 
-    /// Deploys the lab's plan to its nodes. Today a local apply on this machine; the network variant replaces
-    /// only this function (start agents for the nodes, `kaplan apply` over the chain transport).
+    /// Deploys the lab's plan to its nodes over the chain transport: the golden's `kaplan apply` in a network
+    /// namespace, one `kaplan agent` per node in its own namespace writing that node's image
+    /// (Tests/lab/chain-deploy.sh; the lab is torn down whatever happens).
     static func deploy(lab: Workspace) throws -> Workspace.Run {
+        let key = lab.path("plans/lab/session.key")
+        if !FileManager.default.fileExists(atPath: key) {
+            let bytes = (0..<32).map { _ in UInt8.random(in: 0...255) }
+            FileManager.default.createFile(atPath: key, contents: Data(bytes), attributes: [.posixPermissions: 0o600])
+        }
+        let nodes = lab.plan == "boot-bios.yaml"
+            ? ["node1=\(lab.path("plans/lab/boot-node1.img"))", "node2=\(lab.path("plans/lab/boot-node2.img"))"]
+            : ["node3=\(lab.path("plans/lab/boot-node3.img"))"]
         let started = Date()
         let run = try lab.run(
-            KaplanBinary.url.path, ["apply", "plans/\(lab.plan)", "--local", "--auto-approve"], timeout: 1800,
-            environment: ["KAPLAN_JOURNAL_DIR": lab.path("journal")])
-        print("boot proof: kaplan apply plans/\(lab.plan) --local took \(Int(Date().timeIntervalSince(started))) s (exit \(run.status))")
+            "/bin/bash",
+            [Workspace.script("chain-deploy.sh"), "--kaplan", KaplanBinary.url.path, "--logs", lab.path("agent-logs"), "plans/\(lab.plan)"]
+                + nodes,
+            timeout: 1800, environment: ["KAPLAN_JOURNAL_DIR": lab.path("journal")])
+        print("boot proof: kaplan apply plans/\(lab.plan) over the chain took \(Int(Date().timeIntervalSince(started))) s (exit \(run.status))")
         print(run.output.split(separator: "\n").suffix(8).joined(separator: "\n"))
+        if run.status != 0 {
+            for file in (try? FileManager.default.contentsOfDirectory(atPath: lab.path("agent-logs"))) ?? [] {
+                print("== \(file)\n" + ((try? String(contentsOfFile: lab.path("agent-logs/\(file)"), encoding: .utf8)) ?? "").suffix(3000))
+            }
+        }
         return run
     }
 }
@@ -243,9 +259,11 @@ extension Lab {
     /// Why this machine cannot run the boot proof, or nil when it can.
     static let bootProofUnavailableReason: String? = {
         if let reason = unavailableReason { return reason }
-        for tool in ["/usr/bin/qemu-system-x86_64", "/usr/sbin/debootstrap", "/sbin/blkid"] where !FileManager.default.isExecutableFile(atPath: tool) {
-            return "\(tool) is missing (scripts/setup installs qemu-system-x86, debootstrap)"
+        for tool in ["/usr/bin/qemu-system-x86_64", "/usr/sbin/debootstrap", "/sbin/blkid", "/sbin/ip"] where !FileManager.default.isExecutableFile(atPath: tool) {
+            return "\(tool) is missing (scripts/setup installs qemu-system-x86, debootstrap, iproute2)"
         }
+        // The deployment goes over the chain between network namespaces.
+        if Lab.sh("/sbin/ip", ["netns", "list"]).status != 0 { return "network namespaces are not available (ip netns list fails)" }
         return nil
     }()
 

@@ -32,6 +32,11 @@ enum KaplanBinary {
         process.executableURL = url
         process.arguments = arguments
         process.currentDirectoryURL = directory ?? packageRoot
+        if let directory, ProcessInfo.processInfo.environment["KAPLAN_JOURNAL_DIR"] == nil {
+            // A failed or interrupted apply leaves a journal: keep it inside the test's own directory.
+            process.environment = ProcessInfo.processInfo.environment.merging(
+                ["KAPLAN_JOURNAL_DIR": directory.appendingPathComponent("journal").path]) { $1 }
+        }
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out

@@ -21,7 +21,7 @@ import Testing
         try root.write("/etc/default/grub", Self.defaultGrub, mode: 0o600)
         var seen: String? = nil
         try LinuxHost.withRootDevice(root: root.path, node: "node03", facts: try facts()) { seen = root.read("/etc/default/grub") }
-        #expect(seen == Self.defaultGrub + "\nGRUB_DEVICE=/dev/disk/by-uuid/\(FixupTests.rootUUID)  # kaplan: for this grub-mkconfig run only; removed again\n")
+        #expect(seen == Self.defaultGrub + "\nGRUB_DEVICE=/dev/disk/by-uuid/\(FixupTests.rootUUID)  # kaplan: for this grub-mkconfig run only; removed again\nGRUB_DEVICE_UUID=\(FixupTests.rootUUID)  # kaplan: for this grub-mkconfig run only; removed again\n")
         #expect(root.read("/etc/default/grub") == Self.defaultGrub)
         #expect(root.status("/etc/default/grub").st_mode & 0o7777 == 0o600)
     }

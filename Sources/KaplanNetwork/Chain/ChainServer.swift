@@ -70,6 +70,7 @@ public final class ChainServer: @unchecked Sendable {
         do {
             golden = try await host.openGolden(plan.golden.source, mounts: plan.partitions.compactMap(\.mount))
         } catch {
+            await Task.detached { [host] in await host.closeGolden(GoldenHandle(root: "", identity: "")) }.value
             return failAll(StepError(code: (error as? HostError)?.code ?? "golden-failed",
                                      message: "the golden could not be opened; no node was touched", cause: "\(error)", step: goldenStep))
         }

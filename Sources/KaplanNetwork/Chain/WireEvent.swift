@@ -9,6 +9,7 @@ enum WireEvent: Codable, Sendable {
     case stepSkipped(StepAddress, reason: String)
     case progress(node: String, bytes: UInt64)
     case nodeFinished(NodeOutcome)
+    case journal(node: String, message: String)
     case other(String)
 
     init(_ event: ExecutionEvent) {
@@ -19,7 +20,7 @@ enum WireEvent: Codable, Sendable {
         case .stepSkipped(let a, let r): self = .stepSkipped(a, reason: r)
         case .progress(let n, let b): self = .progress(node: n, bytes: b)
         case .nodeFinished(let o): self = .nodeFinished(o)
-        @unknown default: self = .other("\(event)")
+        case .journal(let n, let m): self = .journal(node: n, message: m)
         }
     }
 
@@ -32,6 +33,7 @@ enum WireEvent: Codable, Sendable {
         case .stepSkipped(let a, let r): .stepSkipped(a, reason: r)
         case .progress(let n, let b): .progress(node: n, bytes: b)
         case .nodeFinished(let o): .nodeFinished(o)
+        case .journal(let n, let m): .journal(node: n, message: m)
         case .other: nil
         }
     }
