@@ -18,10 +18,8 @@ struct NetworkApply {
 
     func run() async throws {
         let json = self.json
-        let say: @Sendable (String) -> Void = { line in
-            if !json { print(line) } else { printError(line) }
-            fflush(nil)
-        }
+        let printer = ProgressPrinter(json: json)
+        let say: @Sendable (String) -> Void = { printer.say($0) }
         guard plan.transport.kind == .chain else {
             printError("\(planPath): transport '\(plan.transport.kind.rawValue)' cannot serve yet; use the chain transport or --local")
             throw ExitCode(1)
@@ -61,14 +59,15 @@ struct NetworkApply {
         let startNow = StartSignal()
         let configuration = ServeConfiguration(
             listen: endpoint, minNodes: minNodes, spoolDirectory: spool, startNow: { startNow.isSet })
-        let printer = ProgressPrinter(json: json)
         let autoApprove = self.autoApprove
         let server = ChainServer(
             plan: served, key: key, host: host, configuration: configuration, observer: printer,
             say: say,
             confirm: { changes in
-                for c in changes { say(ChangeRenderer.text(c)) }
-                say(ChangeRenderer.summary(changes))
+                // The diff as `kaplan diff` prints it (no timestamps); on standard error in JSON mode.
+                for line in changes.map(ChangeRenderer.text) + [ChangeRenderer.summary(changes)] {
+                    if json { printError(line) } else { print(line) }
+                }
                 if autoApprove { return true }
                 return Confirmation.ask(changes)
             })

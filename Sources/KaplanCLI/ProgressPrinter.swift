@@ -10,11 +10,17 @@ import Synchronization
 final class ProgressPrinter: ExecutionObserver, Sendable {
     let json: Bool
     private let start = Date()
-    private let lastProgress = Mutex<[String: Date]>([:])
+    private let lastProgress = Mutex<[String: (at: Date, bytes: UInt64)]>([:])
 
     init(json: Bool) { self.json = json }
 
     private var elapsed: String { String(format: "%7.1fs", Date().timeIntervalSince(start)) }
+
+    /// A session message (joins, the chain, re-links), stamped like the step lines; on standard error in JSON mode.
+    func say(_ line: String) {
+        if json { printError(line) } else { print("[\(elapsed)] \(line)") }
+        fflush(nil)
+    }
 
     func handle(_ event: ExecutionEvent) {
         if json {
@@ -35,12 +41,16 @@ final class ProgressPrinter: ExecutionObserver, Sendable {
             print("[\(elapsed)] \(node) journal: \(message)")
         case .progress(let node, let bytes):
             let now = Date()
-            let due = lastProgress.withLock { last -> Bool in
-                if let t = last[node], now.timeIntervalSince(t) < 1 { return false }
-                last[node] = now
-                return true
+            let rate = lastProgress.withLock { last -> Double?? in
+                if let p = last[node], now.timeIntervalSince(p.at) < 1 { return .none }
+                defer { last[node] = (now, bytes) }
+                guard let p = last[node], bytes >= p.bytes else { return .some(nil) }
+                return .some(Double(bytes - p.bytes) / now.timeIntervalSince(p.at))
             }
-            if due { print("[\(elapsed)] \(node).stream \(ByteSize(bytes)) sent") }
+            if case .some(let r) = rate {
+                let speed = r.map { ", \(ByteSize(UInt64($0)))/s" } ?? ""
+                print("[\(elapsed)] \(node).stream \(ByteSize(bytes))\(speed)")
+            }
         case .nodeFinished(let o):
             print("[\(elapsed)] \(o.node) \(o.ok ? "OK" : "KO at \(o.failure!.step)")")
         }

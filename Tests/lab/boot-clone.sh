@@ -74,7 +74,7 @@ for p in t["partitions"]:
   if [[ -n $swapstart ]]; then
     read -r off sz <<<"$swapstart"
     loop=$(losetup -r -f --show -o "$off" --sizelimit "$sz" "$img")
-    want_swap=$(blkid -s UUID -o value "$loop" || true)
+    want_swap=$(blkid -p -s UUID -o value "$loop" || true)  # -p: never the cache (a reused loop number)
     losetup -d "$loop"
   fi
   want_swap=${want_swap:-none}

@@ -127,7 +127,7 @@ root=$(attach "$rootnr"); loops+=("$root")
 swap=$(attach "$swapnr"); loops+=("$swap")
 mkfs.ext4 -q -F -L goldroot "$root"
 mkswap -q -L goldswap "$swap" >/dev/null
-uuid() { blkid -s UUID -o value "$1"; }
+uuid() { blkid -p -s UUID -o value "$1"; }  # -p: never blkid's cache (loop numbers are reused)
 mkdir -p "$mnt"
 mount "$root" "$mnt"
 if [[ -n $espnr ]]; then

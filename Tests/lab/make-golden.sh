@@ -41,7 +41,7 @@ mount "$root" "$work/mnt"
 mkdir -p "$work/mnt/home"
 mount "$home" "$work/mnt/home"
 r=$work/mnt
-uuid() { blkid -s UUID -o value "$1"; }
+uuid() { blkid -p -s UUID -o value "$1"; }  # -p: never blkid's cache (loop numbers are reused)
 
 mkdir -p "$r"/{etc,var/lib,usr/bin,tmp,dev,proc,sys,run,boot} "$r/etc/ssh" "$r/etc/udev/rules.d" "$r/var/lib/dhcp"
 chmod 1777 "$r/tmp"

@@ -122,6 +122,7 @@ final class ChainNodeHost: KaplanEngine.Host, @unchecked Sendable {
                 current = header.segment
             }
             if !entry.plaintext.isEmpty { try writer!.write(entry.plaintext) }
+            if slowDiskMicroseconds > 0 { usleep(slowDiskMicroseconds) }
             bytes += UInt64(entry.plaintext.count)
             progress.report(bytes)
             if header.flags.contains(.endOfSegment) {
@@ -132,6 +133,10 @@ final class ChainNodeHost: KaplanEngine.Host, @unchecked Sendable {
         }
     }
 }
+
+/// Test hook: KAPLAN_TEST_SLOW_DISK_MS=N makes the stream step wait N ms after each chunk it writes (a slow disk
+/// for the eviction lab test).
+let slowDiskMicroseconds: UInt32 = ProcessInfo.processInfo.environment["KAPLAN_TEST_SLOW_DISK_MS"].flatMap { UInt32($0) }.map { $0 * 1000 } ?? 0
 
 /// A progress callback shared with a worker thread.
 final class ProgressSink: Sendable {
