@@ -64,6 +64,7 @@ struct AgentCommand: AsyncParsableCommand {
         let configuration = AgentConfiguration(
             server: serverEndpoint, key: sessionKey, name: nodeName, disk: diskTarget, listenHost: listen, dataPort: dataPort,
             advertise: advertised, connectTimeout: .seconds(wait))
+        let hostBox = HostBox()
         let agent = ChainAgent(
             configuration: configuration,
             prepare: { plan, node in
@@ -75,6 +76,7 @@ struct AgentCommand: AsyncParsableCommand {
                 try gate.check(node: node.name, target: node.target)
                 let state = try DiskProbe.probe(path: node.target.path)
                 let host = LinuxHost(session: "\(plan.name)-agent-\(node.name)-\(getpid())", gate: gate, compression: .none)
+                hostBox.set(host)
                 return (host, state)
             },
             observer: AgentPrinter(),
@@ -83,8 +85,17 @@ struct AgentCommand: AsyncParsableCommand {
         let interrupt = Interrupt { task.cancel() }
         let code = await task.value
         interrupt.stop()
+        hostBox.host?.removeRunDirectory()
         if code != 0 { throw ExitCode(code) }
     }
+}
+
+/// The Linux host the agent made once it knew its plan (for the final clean-up of its run directory).
+final class HostBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: LinuxHost?
+    func set(_ host: LinuxHost) { lock.lock(); value = host; lock.unlock() }
+    var host: LinuxHost? { lock.lock(); defer { lock.unlock() }; return value }
 }
 
 /// The agent's own log: one line per step event, on standard error.

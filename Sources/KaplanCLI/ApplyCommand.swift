@@ -144,6 +144,7 @@ struct ApplyCommand: AsyncParsableCommand {
         let interrupt = Interrupt { task.cancel() }
         let result = await task.value
         interrupt.stop()
+        host.removeRunDirectory()
         try ProgressPrinter.finish(result.outcomes, exitCode: result.exitCode, json: json)
     }
 

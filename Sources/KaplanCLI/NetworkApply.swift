@@ -76,6 +76,7 @@ struct NetworkApply {
         let result = await task.value
         interrupt.stop()
         startNow.stop()
+        host.removeRunDirectory()
         try ProgressPrinter.finish(result.outcomes, exitCode: result.exitCode, json: json)
     }
 }

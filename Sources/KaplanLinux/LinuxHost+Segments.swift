@@ -59,3 +59,17 @@ final class ExtractingSegmentWriter: SegmentWriter {
 
     func cancel() { session.cancel() }
 }
+
+extension LinuxHost {
+    /// Removes this session's directory under /run/kaplan once nothing is mounted below it (call after the last
+    /// node's cleanup and `closeGolden`); leaves it, and says nothing, when something still is.
+    public func removeRunDirectory() {
+        guard Mounts.below(runRoot).isEmpty else { return }
+        // Only directories kaplan made: remove empty ones bottom-up, never a file or anything still in use.
+        let fm = FileManager.default
+        guard let walker = fm.enumerator(atPath: runRoot) else { return }
+        let directories = walker.compactMap { $0 as? String }.map { runRoot + "/" + $0 }.sorted { $0.count > $1.count }
+        for d in directories { rmdir(d) }
+        rmdir(runRoot)
+    }
+}
