@@ -29,6 +29,7 @@ final class AgentSession: @unchecked Sendable {
     var upstream: String?
     /// A lost link waiting for the server's decision, and how often it was re-linked to the same upstream.
     var pendingLoss: (LinkLost, at: Double)?
+    /// Data links the server has given it (bounded by ChainServer.maximumLinks).
     var relinks = 0
     var failedRelinksToSame = 0
 

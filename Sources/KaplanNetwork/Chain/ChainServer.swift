@@ -148,7 +148,6 @@ public final class ChainServer: @unchecked Sendable {
                 say("golden: producing the stream failed: \(error)")
             }
         }
-        _ = producer
 
         // 4. Link the chain when every started node is ready for the stream, then watch it to the end.
         await monitor(startedNodes: startedNodes, data: data, dataPort: dataListener.local.port)
@@ -269,7 +268,7 @@ public final class ChainServer: @unchecked Sendable {
             agent.changes = Planner().changes(plan: plan, node: n, observed: probed.state, goldenIdentity: goldenIdentity)
             if agent.phase == .joined { agent.phase = .probed }
         case .event(let wire):
-            guard let event = wire.event else { return }
+            let event = wire.event
             // An agent reports its own node's steps only (its executor also sees the golden's placeholders).
             switch event {
             case .stepStarted(let a, _), .stepSucceeded(let a, _), .stepSkipped(let a, _):
@@ -366,8 +365,16 @@ public final class ChainServer: @unchecked Sendable {
     private var dataPort = 0
     private var data: DownstreamServer?
 
+    /// Re-links one node may take before it is given up (every loop bounded: a link that keeps breaking ends KO).
+    static let maximumLinks = 100
+
     /// Tells `agent` to receive from its upstream (or from the golden) (lock held).
     private func link(_ agent: AgentSession, toGolden: Bool = false) {
+        guard agent.relinks < Self.maximumLinks else {
+            agent.send(.evict(reason: "its data link broke \(Self.maximumLinks) times"))
+            markLost(agent, reason: "its data link broke \(Self.maximumLinks) times; check its network and the upstream nodes")
+            return
+        }
         let up = toGolden ? nil : upstream(of: agent.name)
         let endpoint = up?.data ?? Endpoint(host: agent.serverHost, port: dataPort)
         let upName = up?.name ?? "golden"
@@ -506,7 +513,7 @@ public final class ChainServer: @unchecked Sendable {
                 a.failedRelinksToSame = 0
             } else {
                 say("\(a.name): \(lost.reason); linking again")
-                link(a, toGolden: up == nil && lost.upstream == "golden")
+                link(a)
             }
         }
     }

@@ -23,7 +23,6 @@ final class DownstreamServer: @unchecked Sendable {
         let socket: TCPSocket
         let lock = NSLock()
         var blockedSince: Double? = nil
-        var sentThrough: UInt64? = nil
 
         init(name: String, socket: TCPSocket) {
             self.name = name
@@ -166,7 +165,6 @@ final class DownstreamServer: @unchecked Sendable {
                 }
                 me.lock.lock()
                 me.blockedSince = nil
-                me.sentThrough = sequence
                 me.lock.unlock()
                 sequence += 1
             case .gap(let oldest):

@@ -10,7 +10,6 @@ enum WireEvent: Codable, Sendable {
     case progress(node: String, bytes: UInt64)
     case nodeFinished(NodeOutcome)
     case journal(node: String, message: String)
-    case other(String)
 
     init(_ event: ExecutionEvent) {
         switch event {
@@ -24,8 +23,8 @@ enum WireEvent: Codable, Sendable {
         }
     }
 
-    /// The event to hand to the server's observer (nil for kinds this server does not know).
-    var event: ExecutionEvent? {
+    /// The event to hand to the server's observer.
+    var event: ExecutionEvent {
         switch self {
         case .stepStarted(let a, let n): .stepStarted(a, attempt: n)
         case .stepSucceeded(let a, let s): .stepSucceeded(a, seconds: s)
@@ -34,7 +33,6 @@ enum WireEvent: Codable, Sendable {
         case .progress(let n, let b): .progress(node: n, bytes: b)
         case .nodeFinished(let o): .nodeFinished(o)
         case .journal(let n, let m): .journal(node: n, message: m)
-        case .other: nil
         }
     }
 }
