@@ -267,7 +267,7 @@ nodes = obj("Nodes", "The nodes: count (named PREFIX01…), an explicit list, or
 }, anyOf=[dict(title="count", description="Nodes given by count.", **present("count")),
           dict(title="list", description="Nodes given by list.", **present("list"))])
 
-CHAIN_ONLY = ["order", "buffer", "stall-timeout"]
+CHAIN_ONLY = ["order"]
 MCAST_ONLY = ["group", "data-port", "interface", "max-rate", "ttl", "fec", "receiver-timeout"]
 
 transport_props = {
@@ -280,8 +280,8 @@ transport_props = {
                            default="300s"),
     "order": enum("Chain order", "Chain only: order of the nodes in the chain.", ["address", "name", "listed"],
                   "address"),
-    "buffer": ref("size", "Buffer", "Chain only: per-hop replay window, 1MiB–4GiB.", default="64MiB"),
-    "stall-timeout": string("Stall timeout", "Chain only: evict a node that holds the chain back this long, 1s–24h.",
+    "buffer": ref("size", "Buffer", "Chain: per-hop replay window; multicast: each receiver's reassembly window. 1MiB–4GiB.", default="64MiB"),
+    "stall-timeout": string("Stall timeout", "Evict a node that holds the chain (or the multicast window) back this long, 1s–24h.",
                             pattern=DURATION_1S_24H, default="10s"),
     "group": string("Multicast group", "Multicast only, required: the IPv4 group in 224.0.0.0/4.", pattern=MCAST,
                     examples=["232.168.1.201"]),

@@ -41,6 +41,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds to keep trying to reach the server.")
     var wait: Int = 300
 
+    @Option(name: .long, help: "Multicast: the interface to receive on (default: the plan's transport.interface, else the route's).")
+    var interface: String?
+
     func run() async throws {
         guard let serverEndpoint = Endpoint(parsing: server, defaultPort: 30764) else {
             throw ValidationError("--server \(server): expected HOST or HOST:PORT")
@@ -63,7 +66,7 @@ struct AgentCommand: AsyncParsableCommand {
         }
         let configuration = AgentConfiguration(
             server: serverEndpoint, key: sessionKey, name: nodeName, disk: diskTarget, listenHost: listen, dataPort: dataPort,
-            advertise: advertised, connectTimeout: .seconds(wait))
+            advertise: advertised, connectTimeout: .seconds(wait), interface: interface)
         let hostBox = HostBox()
         let agent = ChainAgent(
             configuration: configuration,

@@ -20,10 +20,6 @@ struct NetworkApply {
         let json = self.json
         let printer = ProgressPrinter(json: json)
         let say: @Sendable (String) -> Void = { printer.say($0) }
-        guard plan.transport.kind == .chain else {
-            printError("\(planPath): transport '\(plan.transport.kind.rawValue)' cannot serve yet; use the chain transport or --local")
-            throw ExitCode(1)
-        }
         let base = TargetOptions.planDirectory(planPath)
         guard let keyFile = plan.security.keyFile else {
             printError("\(planPath): a network deployment needs a pre-shared key: set security.key-file (create one with 'head -c 32 /dev/urandom > session.key; chmod 600 session.key'); nothing was done")
@@ -58,7 +54,7 @@ struct NetworkApply {
             compression: .none)
         let startNow = StartSignal()
         let configuration = ServeConfiguration(
-            listen: endpoint, minNodes: minNodes, spoolDirectory: spool, startNow: { startNow.isSet })
+            listen: endpoint, minNodes: minNodes, spoolDirectory: spool, acceptLateJoins: autoApprove, startNow: { startNow.isSet })
         let autoApprove = self.autoApprove
         let server = ChainServer(
             plan: served, key: key, host: host, configuration: configuration, observer: printer,

@@ -478,10 +478,10 @@ package struct PlanDecoder {
         set("chunk-size", { context.size($0, "transport.chunk-size", min: 64 << 10, max: 64 << 20) }) { t.chunkSize = $0 }
         set("compression", { context.choice($0, "transport.compression", Transport.Compression.self) }) { t.compression = $0 }
         set("join-timeout", { context.duration($0, "transport.join-timeout", in: 1000...86_400_000) }) { t.joinTimeout = $0 }
+        set("buffer", { context.size($0, "transport.buffer", min: 1 << 20, max: 4 << 30) }) { t.buffer = $0 }
+        set("stall-timeout", { context.duration($0, "transport.stall-timeout", in: 1000...86_400_000) }) { t.stallTimeout = $0 }
         if kind == .chain {
             set("order", { context.choice($0, "transport.order", Transport.ChainOrder.self) }) { t.order = $0 }
-            set("buffer", { context.size($0, "transport.buffer", min: 1 << 20, max: 4 << 30) }) { t.buffer = $0 }
-            set("stall-timeout", { context.duration($0, "transport.stall-timeout", in: 1000...86_400_000) }) { t.stallTimeout = $0 }
         } else {
             if let g = map.required("group", hint: "a multicast group such as 232.168.1.201") {
                 context.record("transport.group", g)

@@ -13,8 +13,8 @@ package enum PlanKeys {
     package static let exclude = ["disks", "paths"]
     package static let nodes = ["count", "prefix", "disk", "disk-size", "list"]
     package static let node = ["name", "address", "mac", "disk", "image", "disk-size"]
-    package static let transportCommon = ["kind", "port", "chunk-size", "compression", "join-timeout"]
-    package static let transportChain = ["order", "buffer", "stall-timeout"]
+    package static let transportCommon = ["kind", "port", "chunk-size", "compression", "join-timeout", "buffer", "stall-timeout"]
+    package static let transportChain = ["order"]
     package static let transportMulticast = [
         "group", "data-port", "interface", "max-rate", "ttl", "fec", "receiver-timeout",
     ]

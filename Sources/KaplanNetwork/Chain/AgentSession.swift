@@ -32,6 +32,12 @@ final class AgentSession: @unchecked Sendable {
     /// Data links the server has given it (bounded by ChainServer.maximumLinks).
     var relinks = 0
     var failedRelinksToSame = 0
+    /// Multicast: the sender counts it as a receiver.
+    var inStream = false
+    /// Multicast: it was told the stream's length.
+    var toldTotal = false
+    /// Multicast: its last receipt's counters.
+    var received: MulticastReceiver.Statistics?
 
     init(name: String, control: FramedLink, data: Endpoint, serverHost: String) {
         self.name = name

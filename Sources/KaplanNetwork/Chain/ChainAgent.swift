@@ -21,10 +21,13 @@ public struct AgentConfiguration: Sendable {
     public var advertise: Endpoint?
     /// How long to keep trying to reach the server.
     public var connectTimeout: Swift.Duration
+    /// Multicast: the interface to receive on (default: the plan's transport.interface, else the route's).
+    public var interface: String?
 
     /// Creates a configuration.
     public init(server: Endpoint, key: SessionKey, name: String, disk: Target?, listenHost: String?, dataPort: Int,
-                advertise: Endpoint?, connectTimeout: Swift.Duration) {
+                advertise: Endpoint?, connectTimeout: Swift.Duration, interface: String? = nil) {
+        self.interface = interface
         self.server = server
         self.key = key
         self.name = name
@@ -145,20 +148,49 @@ public final class ChainAgent: @unchecked Sendable {
             return 1
         }
 
-        // The data path: ring, upstream receiver, downstream server.
+        // The data path: for the chain a ring, the upstream receiver and the downstream server; for multicast a
+        // ring fed by the multicast receiver.
         let chunkSize = Int(plan.transport.chunkSize.bytes)
         let maxChunk = chunkSize + ChunkSealer.overhead
-        let ring = ChunkRing(capacity: max(4, assignment.buffer / max(1, chunkSize)))
         let sealer = ChunkSealer(key: configuration.key, session: keys.session, stream: assignment.stream)
-        let downstream = DownstreamServer(
-            listener: listener, key: configuration.key, session: keys.session, source: ring, maxChunk: maxChunk, log: log)
-        downstream.start()
-        let receiver = UpstreamReceiver(
-            key: configuration.key, session: keys.session, sealer: sealer, ring: ring, name: name, maxChunk: maxChunk,
-            onLost: { [log] lost in
-                log("\(name): \(lost.reason)")
-                try? control.send(control: ControlMessage.linkLost(lost).encoded())
-            })
+        let ring: ChunkRing
+        var downstream: DownstreamServer? = nil
+        var receiver: UpstreamReceiver? = nil
+        var multicast: MulticastReceiver? = nil
+        if let m = assignment.multicast {
+            listener.close()
+            ring = ChunkRing(capacity: 8)
+            let interface = configuration.interface ?? m.interface
+            let socket: UDPSocket
+            do { socket = try UDPSocket.receiver(group: m.group, port: m.port, interface: interface, receiveBuffer: 16 << 20) } catch {
+                let failure = StepError(code: "multicast-failed", message: "\(error)", step: StepAddress(name, .stream))
+                try? control.send(control: ControlMessage.finished(NodeOutcome(node: name, ok: false, failure: failure, completed: [], bytes: 0, seconds: 0)).encoded())
+                log("\(name): \(error); nothing was written")
+                return 1
+            }
+            let r = MulticastReceiver(
+                socket: socket, codec: DatagramCodec(key: configuration.key, session: keys.session, stream: assignment.stream),
+                sealer: sealer, ring: ring, window: m.window, fragmentSize: m.fragmentSize,
+                report: { next, complete, missing, stats in
+                    try? control.send(control: ControlMessage.receipt(Receipt(next: next, complete: complete, missing: missing, statistics: stats)).encoded())
+                })
+            r.start()
+            multicast = r
+            log("\(name): receiving multicast \(m.group):\(m.port)\(interface.map { " on \($0)" } ?? "")")
+        } else {
+            ring = ChunkRing(capacity: max(4, assignment.buffer / max(1, chunkSize)))
+            let d = DownstreamServer(
+                listener: listener, key: configuration.key, session: keys.session, source: ring, maxChunk: maxChunk, log: log)
+            d.start()
+            downstream = d
+            receiver = UpstreamReceiver(
+                key: configuration.key, session: keys.session, sealer: sealer, ring: ring, name: name, maxChunk: maxChunk,
+                onLost: { [log] lost in
+                    log("\(name): \(lost.reason)")
+                    try? control.send(control: ControlMessage.linkLost(lost).encoded())
+                })
+        }
+        let (downstream_, receiver_, multicast_) = (downstream, receiver, multicast)
         let state_ = AgentState()
         let executorTask = Task<NodeOutcome, Never> {
             let nodeHost = ChainNodeHost(
@@ -184,7 +216,7 @@ public final class ChainAgent: @unchecked Sendable {
                 switch message {
                 case .link(let l):
                     log("\(name): receiving from \(l.name) at \(l.upstream)")
-                    receiver.link(to: l.upstream, name: l.name)
+                    receiver_?.link(to: l.upstream, name: l.name)
                 case .evict(let reason):
                     log("\(name): evicted by the server: \(reason)")
                     state_.end(evicted: true)
@@ -193,10 +225,12 @@ public final class ChainAgent: @unchecked Sendable {
                     return
                 case .dropDownstream(let dropped):
                     log("\(name): no longer serving \(dropped)")
-                    downstream.drop(dropped)
+                    downstream_?.drop(dropped)
                 case .bye:
                     state_.end(evicted: false)
                     return
+                case .streamTotal(let chunks):
+                    multicast_?.setTotal(chunks)
                 default:
                     log("\(name): ignoring an unexpected message from the server")
                 }
@@ -204,7 +238,7 @@ public final class ChainAgent: @unchecked Sendable {
         }
         let heartbeat = Worker("kaplan-agent-heartbeat") {
             while !state_.isOver {
-                let status = RelayStatus(received: ring.next, blocked: downstream.blocked(), complete: ring.isComplete)
+                let status = RelayStatus(received: ring.next, blocked: downstream_?.blocked() ?? [:], complete: ring.isComplete)
                 try? control.send(control: ControlMessage.status(status).encoded())
                 state_.sleep(0.5)
             }
@@ -216,9 +250,14 @@ public final class ChainAgent: @unchecked Sendable {
         }
         // Keep relaying until the server says the session is over (downstream nodes may still need the stream).
         while !state_.isOver { try? await Task.sleep(for: .milliseconds(100)) }
-        receiver.stop()
+        receiver_?.stop()
         ring.close()
-        downstream.stop()
+        downstream_?.stop()
+        if let m = multicast_ {
+            m.stop()
+            let s = m.statistics
+            log("\(name): multicast: \(s.datagrams) datagrams, \(s.duplicates) duplicates, \(s.ahead) beyond the window; dropped \(s.forged) forged, \(s.foreign) of another session or stream, \(s.malformed) malformed")
+        }
         socket.shutdown()
         reader.join(timeout: 10)
         heartbeat.join(timeout: 5)

@@ -30,6 +30,14 @@ public final class ChainServer: @unchecked Sendable {
     private var segments: [String] = []
     private var lastEviction = 0.0
     private var closing = false
+    /// The operator approved and the participants were started (late multicast joiners start when probed).
+    private var started = false
+    /// Every node that was started, late joiners appended.
+    private var tracked: [String] = []
+    private var sender: MulticastSender?
+    private var isMulticast: Bool { plan.transport.kind == .multicast }
+    /// What the stream hold-up is called in messages.
+    private var streamNoun: String { isMulticast ? "the multicast stream" : "the chain" }
 
     /// Runs `body` with the session lock held.
     private func locked<T>(_ body: () -> T) -> T {
@@ -87,34 +95,48 @@ public final class ChainServer: @unchecked Sendable {
         goldenIdentity = golden.identity
         segments = host.goldenSegments()
 
-        // Listeners: control (agents join) and data (the chain's head).
+        // Listeners: control (agents join) and, for the chain, data (the chain's head); for multicast the sender.
         let controlListener: TCPListener
-        let dataListener: TCPListener
+        var dataListener: TCPListener? = nil
         let spool: ChunkSpool
+        var multicast: (sender: MulticastSender, socket: UDPSocket, parameters: MulticastParameters)? = nil
         do {
             controlListener = try TCPListener(on: configuration.listen)
-            let dataPort = configuration.listen.port == 0 ? 0 : configuration.listen.port + 1
-            dataListener = try TCPListener(on: Endpoint(host: configuration.listen.host, port: dataPort))
             spool = try ChunkSpool(directory: configuration.spoolDirectory, session: session)
+            if isMulticast {
+                multicast = try makeSender(spool: spool)
+            } else {
+                let dataPort = configuration.listen.port == 0 ? 0 : configuration.listen.port + 1
+                dataListener = try TCPListener(on: Endpoint(host: configuration.listen.host, port: dataPort))
+            }
         } catch {
             return failAll(StepError(code: "listen-failed", message: "cannot serve the session: \(error)", step: StepAddress("golden", .serve)))
         }
-        let data = DownstreamServer(
-            listener: dataListener, key: key, session: session, source: spool,
-            maxChunk: chunkSize + ChunkSealer.overhead, log: { [say] in say("golden: \($0)") })
-        data.start()
+        multicastParameters = multicast?.parameters
+        let data = dataListener.map {
+            DownstreamServer(
+                listener: $0, key: key, session: session, source: spool,
+                maxChunk: chunkSize + ChunkSealer.overhead, log: { [say] in say("golden: \($0)") })
+        }
+        data?.start()
         let acceptor = Worker("kaplan-control-accept") { [self] in acceptLoop(controlListener) }
-        say("session \(session): listening on \(controlListener.local) (data \(dataListener.local)); waiting for \(plan.nodes.count) node(s) to join")
+        if let m = multicast?.parameters {
+            say("session \(session): listening on \(controlListener.local); multicast to \(m.group):\(m.port)\(m.interface.map { " on \($0)" } ?? "") (\(m.fragmentSize)-byte fragments\(plan.transport.maxRate.map { ", at most \($0)" } ?? "")); waiting for \(plan.nodes.count) node(s) to join")
+        } else {
+            say("session \(session): listening on \(controlListener.local) (data \(dataListener!.local)); waiting for \(plan.nodes.count) node(s) to join")
+        }
         defer {
             let all = locked { () -> [AgentSession] in
                 accepting = false
                 closing = true
                 return Array(agents.values)
             }
+            multicast?.sender.stop()
+            multicast?.socket.close()
             for a in all { a.send(.bye); a.control.socket.shutdown() }
             controlListener.close()
             acceptor.join(timeout: 10)
-            data.stop()
+            data?.stop()
             spool.close()
         }
 
@@ -132,7 +154,11 @@ public final class ChainServer: @unchecked Sendable {
             say("not applied")
             return finish(start: start)
         }
-        let startedNodes = locked { startAll(participants) }
+        locked {
+            tracked = startAll(participants)
+            started = true
+            sender = multicast?.sender
+        }
 
 
         // 3. The stream, spooled as it is produced.
@@ -149,9 +175,16 @@ public final class ChainServer: @unchecked Sendable {
             }
         }
 
-        // 4. Link the chain when every started node is ready for the stream, then watch it to the end.
-        await monitor(startedNodes: startedNodes, data: data, dataPort: dataListener.local.port)
+        // 4. Link the chain (or start multicasting) when every started node is ready for the stream, then watch it
+        // to the end.
+        await monitor(data: data, dataPort: dataListener?.local.port ?? 0)
         producer.join(timeout: 60)
+        if let m = multicast {
+            m.sender.stop()
+            let s = m.sender.statistics
+            let fresh = s.datagrams - s.repairs
+            say(String(format: "golden: multicast sent %llu datagrams (%llu MiB): %llu once, %llu repairs (%.1f %%)", s.datagrams, s.bytes >> 20, fresh, s.repairs, fresh > 0 ? Double(s.repairs) * 100 / Double(fresh) : 0))
+        }
         return finish(start: start)
     }
 
@@ -210,7 +243,7 @@ public final class ChainServer: @unchecked Sendable {
             agent = AgentSession(name: name, control: link, data: join.data, serverHost: socket.local.host)
             lock.lock()
             let reason: String? =
-                !accepting || linked ? "the session has already started"
+                !accepting || (linked && !isMulticast) ? "the session has already started"
                 : !plan.nodes.contains(where: { $0.name == name }) ? "the plan has no node named '\(name)' (start the agent with --name)"
                 : agents[name].map { $0.isAlive ? "a node named '\(name)' already joined" : nil } ?? nil
             if reason == nil { agents[name] = agent }
@@ -223,7 +256,7 @@ public final class ChainServer: @unchecked Sendable {
             }
             let assignment = Assignment(
                 plan: plan, node: name, goldenIdentity: goldenIdentity, stream: stream, segments: segments,
-                buffer: Int(plan.transport.buffer.bytes), stallSeconds: stallSeconds)
+                buffer: Int(plan.transport.buffer.bytes), stallSeconds: stallSeconds, multicast: multicastParameters)
             agent.send(.assign(assignment))
             say("\(name) joined from \(peer)")
         } catch {
@@ -267,6 +300,12 @@ public final class ChainServer: @unchecked Sendable {
             agent.target = probed.target
             agent.changes = Planner().changes(plan: plan, node: n, observed: probed.state, goldenIdentity: goldenIdentity)
             if agent.phase == .joined { agent.phase = .probed }
+            if started && agent.phase == .probed {
+                // A late multicast joiner: deployed like the others, its changes printed instead of asked.
+                let changes = agent.changes!
+                say("\(agent.name) joined after the start (\(changes.changes.filter { $0.action != .keep }.count) change(s) to \(changes.target)\(changes.destroysData ? ", destroying data" : "")); it gets what it missed by repair")
+                tracked += startAll([agent.name])
+            }
         case .event(let wire):
             let event = wire.event
             // An agent reports its own node's steps only (its executor also sees the golden's placeholders).
@@ -296,7 +335,10 @@ public final class ChainServer: @unchecked Sendable {
             agent.bytes = max(agent.bytes, outcome.bytes)
             if agent.isAlive { agent.phase = .finished }
             observer.handle(.nodeFinished(outcome))
-        case .join, .rejected, .assign, .start, .link, .evict, .bye, .dropDownstream:
+        case .receipt(let r):
+            agent.received = r.statistics
+            if agent.inStream { sender?.receipt(from: agent.name, next: r.next, complete: r.complete, missing: r.missing) }
+        case .join, .rejected, .assign, .start, .link, .evict, .bye, .dropDownstream, .streamTotal:
             break
         }
     }
@@ -334,7 +376,7 @@ public final class ChainServer: @unchecked Sendable {
             try? await Task.sleep(for: .milliseconds(100))
         }
         return locked {
-            accepting = false
+            accepting = isMulticast && configuration.acceptLateJoins
             return plan.nodes.map(\.name).filter { agents[$0]?.phase == .probed }
         }
     }
@@ -364,6 +406,7 @@ public final class ChainServer: @unchecked Sendable {
 
     private var dataPort = 0
     private var data: DownstreamServer?
+    private var multicastParameters: MulticastParameters?
 
     /// Re-links one node may take before it is given up (every loop bounded: a link that keeps breaking ends KO).
     static let maximumLinks = 100
@@ -387,6 +430,7 @@ public final class ChainServer: @unchecked Sendable {
     private func release(_ agent: AgentSession) {
         if let up = agent.upstream, up != "golden", let u = agents[up], u.isAlive { u.send(.dropDownstream(name: agent.name)) }
         data?.drop(agent.name)
+        sender?.remove(agent.name)
     }
 
     /// Marks a node lost and re-links its downstream (lock held).
@@ -407,6 +451,7 @@ public final class ChainServer: @unchecked Sendable {
             observer.handle(.nodeFinished(agent.outcome!))
         }
         agent.control.socket.shutdown()
+        if isMulticast && !finished && linked { say("\(agent.name) lost (\(reason)); the stream goes on without it") }
         if wasRelaying, let down, down.status?.complete != true {
             say("\(agent.name) lost (\(reason)); re-linking \(down.name) to \(upstream(of: down.name)?.name ?? "golden")")
             link(down)
@@ -414,21 +459,22 @@ public final class ChainServer: @unchecked Sendable {
     }
 
     /// Evicts a node that holds the chain back (lock held).
-    private func evict(_ agent: AgentSession, blockedFor: Double, data: DownstreamServer) {
+    private func evict(_ agent: AgentSession, blockedFor: Double, data: DownstreamServer?) {
         release(agent)
         let down = downstream(of: agent.name)
-        agent.send(.evict(reason: String(format: "held the chain back for %.1f s (transport.stall-timeout %@)", blockedFor, "\(plan.transport.stallTimeout)")))
+        agent.send(.evict(reason: String(format: "held %@ back for %.1f s (transport.stall-timeout %@)", streamNoun, blockedFor, "\(plan.transport.stallTimeout)")))
         agent.phase = .evicted
         agent.outcome = NodeOutcome(
             node: agent.name, ok: false,
             failure: StepError(
                 code: "evicted",
-                message: String(format: "held the chain back for %.1f s (transport.stall-timeout is %@); evicted so the other nodes could go on", blockedFor, "\(plan.transport.stallTimeout)"),
+                message: String(format: "held %@ back for %.1f s (transport.stall-timeout is %@); evicted so the other nodes could go on", streamNoun, blockedFor, "\(plan.transport.stallTimeout)"),
                 step: agent.lastStep ?? StepAddress(agent.name, .stream)),
             completed: agent.completed, bytes: agent.bytes, seconds: monotonicSeconds() - agent.started)
         observer.handle(.nodeFinished(agent.outcome!))
         agent.control.socket.shutdown()
-        data.drop(agent.name)
+        data?.drop(agent.name)
+        sender?.remove(agent.name)
         lastEviction = monotonicSeconds()
         if let down {
             say("\(agent.name) evicted; re-linking \(down.name) to \(upstream(of: down.name)?.name ?? "golden")")
@@ -436,33 +482,39 @@ public final class ChainServer: @unchecked Sendable {
         }
     }
 
-    private func monitor(startedNodes: [String], data: DownstreamServer, dataPort: Int) async {
+    private func monitor(data: DownstreamServer?, dataPort: Int) async {
         self.dataPort = dataPort
         locked { self.data = data }
         let readyDeadline = monotonicSeconds() + max(60, Double(plan.policy.stepTimeout.milliseconds) / 1000)
-        let silence = max(3, stallSeconds)
+        let silence = isMulticast ? max(0.5, Double(plan.transport.receiverTimeout.milliseconds) / 1000) : max(3, stallSeconds)
         while true {
             try? await Task.sleep(for: .milliseconds(100))
             if Task.isCancelled {
                 locked { stopAll(reason: "the operator interrupted the deployment") }
                 break
             }
-            if locked({ monitorTick(startedNodes: startedNodes, data: data, readyDeadline: readyDeadline, silence: silence) }) { break }
+            if locked({ monitorTick(data: data, readyDeadline: readyDeadline, silence: silence) }) { break }
         }
     }
 
     /// One look at the session (lock held); true when every started node is done.
-    private func monitorTick(startedNodes: [String], data: DownstreamServer, readyDeadline: Double, silence: Double) -> Bool {
+    private func monitorTick(data: DownstreamServer?, readyDeadline: Double, silence: Double) -> Bool {
         do {
             let now = monotonicSeconds()
-            let live = startedNodes.compactMap { agents[$0] }
+            let live = tracked.compactMap { agents[$0] }
             // Silence: no heartbeat for too long (frozen, unplugged).
             for a in live where a.isAlive && now - a.lastHeard > silence {
                 markLost(a, reason: String(format: "silent for %.1f s", now - a.lastHeard))
             }
             if !linked {
                 let waiting = live.filter { $0.phase == .started }
-                if waiting.isEmpty || now > readyDeadline {
+                if (waiting.isEmpty || now > readyDeadline) && isMulticast {
+                    linked = true
+                    let ready = live.filter { $0.phase == .streaming }
+                    say("multicast: streaming to \(ready.count) node(s)")
+                    sender?.start()
+                    joinStream(ready)
+                } else if waiting.isEmpty || now > readyDeadline {
                     linked = true
                     chain = ordered(live.filter { $0.phase == .streaming }.map(\.name))
                     if !chain.isEmpty {
@@ -470,6 +522,16 @@ public final class ChainServer: @unchecked Sendable {
                         for n in chain { if let a = agents[n] { link(a) } }
                     }
                 }
+            } else if isMulticast {
+                joinStream(live.filter { $0.phase == .streaming && !$0.inStream })
+                if let total = sender?.streamTotal {
+                    for a in live where a.inStream && a.isAlive && !a.toldTotal {
+                        a.toldTotal = true
+                        a.send(.streamTotal(chunks: total))
+                    }
+                }
+                for a in live where a.inStream && a.phase == .finished { sender?.remove(a.name) }
+                detectMulticastStall(now: now, data: data)
             } else {
                 // Nodes that became ready after the chain was linked are served by the golden directly.
                 for a in live where a.phase == .streaming && !chain.contains(a.name) {
@@ -481,6 +543,46 @@ public final class ChainServer: @unchecked Sendable {
             }
             return live.allSatisfy { !$0.isAlive || $0.phase == .finished }
         }
+    }
+
+    /// Multicast: the sender counts these nodes as receivers from now on (lock held).
+    private func joinStream(_ nodes: [AgentSession]) {
+        for a in nodes where a.isAlive && !a.inStream {
+            a.inStream = true
+            sender?.add(a.name)
+        }
+    }
+
+    /// Multicast: evicts the slowest member when it held the window back for the stall timeout (lock held).
+    private func detectMulticastStall(now: Double, data: DownstreamServer?) {
+        guard now - lastEviction > 1, let sender else { return }
+        let (seconds, slowest) = sender.blocked()
+        guard seconds >= stallSeconds, let slowest, let a = agents[slowest], a.isAlive else { return }
+        evict(a, blockedFor: seconds, data: data)
+    }
+
+    /// The multicast sender and what nodes need to receive from it.
+    private func makeSender(spool: ChunkSpool) throws -> (sender: MulticastSender, socket: UDPSocket, parameters: MulticastParameters) {
+        let t = plan.transport
+        guard let group = t.group else {
+            throw NetworkError("bad-group", "transport.group is not set: a multicast plan names its group (e.g. 239.255.0.1)")
+        }
+        guard let destination = UDPSocket.address(group, port: t.dataPort) else {
+            throw NetworkError("bad-group", "transport.group '\(group)' is not an IPv4 address")
+        }
+        let fragmentSize = DatagramCodec.payloadSize(mtu: UDPSocket.mtu(t.interface))
+        let sealedChunk = chunkSize + ChunkSealer.overhead
+        guard (sealedChunk + fragmentSize - 1) / fragmentSize <= Int(UInt16.max) - 1 else {
+            throw NetworkError("bad-chunk", "transport.chunk-size \(t.chunkSize) needs more than 65534 datagrams per chunk; use a smaller chunk size for multicast")
+        }
+        // A small send buffer: a full one blocks the sender before the interface queue overflows and drops (the link
+        // paces the sender); a large one hides the link's speed and loses datagrams at the golden itself.
+        let socket = try UDPSocket.sender(interface: t.interface, ttl: t.ttl, sendBuffer: 64 << 10)
+        let window = max(4, Int(t.buffer.bytes) / max(1, chunkSize))
+        let sender = MulticastSender(
+            socket: socket, destination: destination, codec: DatagramCodec(key: key, session: session, stream: stream), spool: spool,
+            fragmentSize: fragmentSize, window: window, maxRate: t.maxRate.map { Double($0.bitsPerSecond) }, onTotal: { _ in })
+        return (sender, socket, MulticastParameters(group: group, port: t.dataPort, interface: t.interface, fragmentSize: fragmentSize, window: window))
     }
 
     /// Decides what a node that lost its upstream link receives from next (lock held).
@@ -519,7 +621,7 @@ public final class ChainServer: @unchecked Sendable {
     }
 
     /// Evicts the node furthest down the chain that keeps a send blocked longer than the stall timeout (lock held).
-    private func detectStalls(now: Double, data: DownstreamServer) {
+    private func detectStalls(now: Double, data: DownstreamServer?) {
         guard now - lastEviction > 1 else { return }
         var worst: (AgentSession, Double)? = nil
         func consider(_ name: String, _ seconds: Double) {
@@ -528,7 +630,7 @@ public final class ChainServer: @unchecked Sendable {
             if let (w, _) = worst, (chain.firstIndex(of: w.name) ?? -1) >= index { return }
             worst = (a, seconds)
         }
-        for (name, seconds) in data.blocked() { consider(name, seconds) }
+        for (name, seconds) in data?.blocked() ?? [:] { consider(name, seconds) }
         for a in agents.values where a.isAlive {
             for (name, seconds) in a.status?.blocked ?? [:] { consider(name, seconds) }
         }

@@ -22,6 +22,8 @@ enum ControlMessage: Codable, Sendable {
     case linkLost(LinkLost)
     /// The node's executor ended.
     case finished(NodeOutcome)
+    /// Multicast: where the node stands in the stream and what it misses (every 100 ms while receiving).
+    case receipt(Receipt)
     // server → agent
     /// The server will not deploy this agent (unknown node, duplicate, layout does not fit).
     case rejected(reason: String)
@@ -37,6 +39,8 @@ enum ControlMessage: Codable, Sendable {
     case evict(reason: String)
     /// The session is over: stop relaying and exit.
     case bye
+    /// Multicast: the stream has this many chunks (sent once the golden produced them all).
+    case streamTotal(chunks: UInt32)
 
     /// Encodes for a control frame.
     func encoded() -> [UInt8] {
@@ -84,6 +88,34 @@ struct Assignment: Codable, Sendable {
     var buffer: Int
     /// Seconds a node may hold the chain back before it is evicted.
     var stallSeconds: Double
+    /// Multicast: how to receive the stream (nil for the chain).
+    var multicast: MulticastParameters? = nil
+}
+
+/// How a node receives a multicast stream.
+struct MulticastParameters: Codable, Sendable {
+    /// The group address.
+    var group: String
+    /// The UDP port.
+    var port: Int
+    /// The plan's interface (the agent's --interface overrides it).
+    var interface: String?
+    /// Payload bytes of every datagram but a chunk's last.
+    var fragmentSize: Int
+    /// Chunks a receiver holds while it waits for missing fragments.
+    var window: Int
+}
+
+/// A multicast receiver's report.
+struct Receipt: Codable, Sendable {
+    /// Every chunk before this one was received and handed to the disk.
+    var next: UInt32
+    /// True once the whole stream arrived.
+    var complete: Bool
+    /// What it misses (oldest first, bounded).
+    var missing: [FragmentAssembler.Missing]
+    /// Its datagram counters (drops of forged and foreign datagrams included).
+    var statistics: MulticastReceiver.Statistics
 }
 
 /// Where to receive the stream from.

@@ -10,9 +10,13 @@ public struct ServeConfiguration: Sendable {
     public var spoolDirectory: String
     /// Polled while waiting for joins: true starts with the nodes that joined so far (SIGUSR1).
     public var startNow: @Sendable () -> Bool
+    /// Multicast: nodes that join after the start are deployed too (their changes are printed, not asked).
+    public var acceptLateJoins: Bool
 
     /// Creates a configuration.
-    public init(listen: Endpoint, minNodes: Int?, spoolDirectory: String, startNow: @escaping @Sendable () -> Bool) {
+    public init(listen: Endpoint, minNodes: Int?, spoolDirectory: String, acceptLateJoins: Bool = false,
+                startNow: @escaping @Sendable () -> Bool) {
+        self.acceptLateJoins = acceptLateJoins
         self.listen = listen
         self.minNodes = minNodes
         self.spoolDirectory = spoolDirectory

@@ -31,11 +31,14 @@ final class ChainRun {
     struct Failure: Error, CustomStringConvertible { var description: String }
 
     /// Makes the golden (with `bigMiB` of incompressible data in /home), the plan, the key and the lab.
-    init(nodes: Int, rate: String? = nil, bigMiB: Int = 0, joinTimeout: String = "60s", transport extra: String = "", policy: String = "") throws {
+    /// `multicast` deploys over the multicast transport instead (group 239.255.213.7 on eth0, `loss` % on each
+    /// node's ingress); `labNodes` adds namespaces that are not plan nodes (a rogue sender's).
+    init(nodes: Int, rate: String? = nil, bigMiB: Int = 0, joinTimeout: String = "60s", transport extra: String = "", policy: String = "",
+         multicast: Bool = false, loss: Double? = nil, labNodes: Int? = nil) throws {
         self.nodes = nodes
-        dir = URL(fileURLWithPath: "/tmp/kaplan-chain-\(UUID().uuidString.prefix(8))")
+        dir = URL(fileURLWithPath: "/tmp/kaplan-\(multicast ? "mcast" : "chain")-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        lab = try NetLab.create(nodes: nodes, rate: rate)
+        lab = try NetLab.create(nodes: max(nodes, labNodes ?? nodes), rate: rate, loss: loss, multicast: multicast)
         let golden = ChainRun.sh("/bin/bash", [ChainRun.packageRoot.appendingPathComponent("Tests/lab/make-golden.sh").path, path("golden.img"), "1024"])
         guard golden.status == 0 else { throw Failure(description: "make-golden.sh: \(golden.output)") }
         if bigMiB > 0 {
@@ -66,9 +69,9 @@ final class ChainRun {
             nodes:
               list:
             \(list)transport:
-              kind: chain
+              kind: \(multicast ? "multicast" : "chain")
               port: \(port)
-              order: name
+              \(multicast ? "group: \(Self.group)\n  data-port: \(port + 2)\n  interface: eth0" : "order: name")
               join-timeout: \(joinTimeout)
             \(extra)bootloader:
               kind: none
@@ -87,6 +90,9 @@ final class ChainRun {
     }
 
     func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+
+    /// The multicast group of multicast runs.
+    static let group = "239.255.213.7"
 
     /// Starts the golden's `kaplan apply` in the golden namespace.
     func startServer(_ extra: [String] = []) throws {
