@@ -19,6 +19,7 @@ let package = Package(
         .systemLibrary(name: "CFdisk", pkgConfig: "fdisk", providers: [.apt(["libfdisk-dev"])]),
         .systemLibrary(name: "CBlkid", pkgConfig: "blkid", providers: [.apt(["libblkid-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CIsal", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
 
         // SHA-256 over swift-crypto (BoringSSL, hardware-accelerated): manifests, digests, stamps.
         .target(name: "KaplanDigest", dependencies: [.product(name: "Crypto", package: "swift-crypto")], exclude: ["README.md"]),
@@ -46,7 +47,7 @@ let package = Package(
         .target(
             name: "KaplanNetwork",
             dependencies: [
-                "KaplanEngine", "KaplanModel", "KaplanGraph", "KaplanDigest",
+                "KaplanEngine", "KaplanModel", "KaplanGraph", "KaplanDigest", "CIsal",
                 .product(name: "Crypto", package: "swift-crypto"),
             ], exclude: ["README.md"]),
 
