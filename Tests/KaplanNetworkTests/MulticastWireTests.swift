@@ -39,50 +39,72 @@ import Testing
         #expect(DatagramCodec.payloadSize(mtu: 1500) == 1444)
     }
 
-    /// Places `chunk`'s fragment `index` of `count` with `size`-byte fragments (the last one `last` bytes).
-    static func place(_ a: inout FragmentAssembler, chunk: UInt32, index: Int, count: Int, size: Int, last: Int) -> FragmentAssembler.Placement {
-        let n = index == count - 1 ? last : size
-        let bytes = (0..<n).map { UInt8(truncatingIfNeeded: Int(chunk) * 31 + index * 7 + $0) }
-        return bytes.withUnsafeBytes {
+    /// A real sealed chunk of `plaintext` bytes cut into `size`-byte fragments.
+    static func fragments(chunk: UInt32, plaintext: Int, size: Int) -> (sealed: [UInt8], fragments: [[UInt8]]) {
+        let sealer = ChunkSealer(key: key, session: session, stream: 5)
+        let sealed = sealer.seal(sequence: UInt64(chunk), segment: 0, flags: [], plaintext: (0..<plaintext).map { UInt8(truncatingIfNeeded: $0 * 13 + Int(chunk)) })
+        return (sealed, stride(from: 0, to: sealed.count, by: size).map { Array(sealed[$0..<min(sealed.count, $0 + size)]) })
+    }
+
+    /// Parity fragment `p` of block `b` as the golden computes it (data zero-padded to `size`).
+    static func parity(_ fragments: [[UInt8]], layout: BlockLayout, block b: Int, p: Int, size: Int) throws -> [UInt8] {
+        let range = layout.range(b, count: fragments.count)
+        let code = try ErasureCode(dataCount: range.count, maxParity: layout.parityStride)
+        let data = range.map { fragments[$0] + [UInt8](repeating: 0, count: size - fragments[$0].count) }
+        return code.parity(p..<(p + 1), data: data, length: size)[0]
+    }
+
+    static func place(_ a: inout FragmentAssembler, chunk: UInt32, index: Int, count: Int, _ bytes: [UInt8]) -> FragmentAssembler.Placement {
+        bytes.withUnsafeBytes {
             a.place(DatagramHeader(sessionTag: 0, streamTag: 0, chunk: chunk, fragment: UInt16(index), count: UInt16(count)), payload: $0)
         }
     }
 
-    @Test func assemblerReordersRepairsAndBoundsItsWindow() {
-        var a = FragmentAssembler(window: 2, fragmentSize: 10)
-        // Chunk 0: 3 fragments (10, 10, 4 bytes), arriving 2, 0 — fragment 1 lost.
-        #expect(Self.place(&a, chunk: 0, index: 2, count: 3, size: 10, last: 4) == .stored)
-        #expect(Self.place(&a, chunk: 0, index: 0, count: 3, size: 10, last: 4) == .stored)
-        #expect(Self.place(&a, chunk: 0, index: 0, count: 3, size: 10, last: 4) == .duplicate)
+    @Test func assemblerRebuildsFromParityReordersAndBoundsItsWindow() throws {
+        let layout = BlockLayout(blockSize: 2)
+        var a = FragmentAssembler(window: 2, fragmentSize: 100, layout: layout)
+        // Chunk 0: 440 plaintext bytes → 500 sealed → 5 fragments in blocks [0 1] [2 3] [4]; fragment 1 is lost.
+        let (sealed0, f0) = Self.fragments(chunk: 0, plaintext: 440, size: 100)
+        #expect(f0.count == 5)
+        for i in [2, 0, 3, 4] { #expect(Self.place(&a, chunk: 0, index: i, count: 5, f0[i]) == .stored) }
+        #expect(Self.place(&a, chunk: 0, index: 0, count: 5, f0[0]) == .duplicate)
         #expect(a.takeNext() == nil)
-        // Chunk 1 fragment 1 seen: chunk 0 fragment 1 and chunk 1 fragment 0 are losses; the rest may be in flight.
-        #expect(Self.place(&a, chunk: 1, index: 1, count: 3, size: 10, last: 4) == .stored)
-        #expect(a.missing(limit: 10, quiet: false) == [.init(chunk: 0, first: 1, end: 2), .init(chunk: 1, first: 0, end: 1)])
-        // Beyond the window (2 chunks): dropped; inconsistent fragments refused.
-        #expect(Self.place(&a, chunk: 2, index: 0, count: 3, size: 10, last: 4) == .ahead)
-        #expect(Self.place(&a, chunk: 1, index: 0, count: 4, size: 10, last: 4) == .inconsistent)
-        #expect(Self.place(&a, chunk: 1, index: 0, count: 3, size: 10, last: 10) == .stored)
-        #expect(Self.place(&a, chunk: 0, index: 1, count: 3, size: 10, last: 4) == .stored)
-        let first = a.takeNext()
-        #expect(first?.count == 24)
-        #expect(first.map { Array($0[10..<20]) } == (0..<10).map { UInt8(truncatingIfNeeded: 0 * 31 + 1 * 7 + $0) })
-        #expect(Self.place(&a, chunk: 0, index: 1, count: 3, size: 10, last: 4) == .old)
-        // The dropped chunk 2 is inside the window now; chunk 1's last fragment is a loss (chunk 2 was seen).
-        #expect(a.missing(limit: 10, quiet: false) == [.init(chunk: 1, first: 2, end: 3), .init(chunk: 2, first: 0, end: FragmentAssembler.wholeChunk)])
-        #expect(Self.place(&a, chunk: 1, index: 2, count: 3, size: 10, last: 4) == .stored)
-        #expect(Self.place(&a, chunk: 2, index: 0, count: 3, size: 10, last: 4) == .stored)
-        #expect(a.takeNext()?.count == 24)
-        // The tail: once the total is known and nothing arrives for a while, everything up to the end is asked for.
-        a.total = 3
+        // Chunk 1's first fragment: chunk 0 block 0 is a loss; chunk 1's blocks may still be on their way.
+        let (sealed1, f1) = Self.fragments(chunk: 1, plaintext: 440, size: 100)
+        #expect(Self.place(&a, chunk: 1, index: 0, count: 5, f1[0]) == .stored)
+        #expect(a.missing(limit: 10, quiet: false) == [.init(chunk: 0, block: 0, need: 1)])
+        // One parity fragment of block 0 rebuilds fragment 1: the chunk leaves, byte for byte.
+        let p = try Self.parity(f0, layout: layout, block: 0, p: 0, size: 100)
+        #expect(Self.place(&a, chunk: 0, index: layout.parityIndex(block: 0, parity: 0, count: 5), count: 5, p) == .stored)
+        #expect(a.rebuilt == 1)
+        #expect(a.takeNext() == sealed0)
+        #expect(Self.place(&a, chunk: 0, index: 1, count: 5, f0[1]) == .old)
+        // Window of 2 chunks from chunk 1: chunk 3 is dropped; disagreeing fragments are refused.
+        #expect(Self.place(&a, chunk: 3, index: 0, count: 5, f1[0]) == .ahead)
+        #expect(Self.place(&a, chunk: 1, index: 1, count: 6, f1[1]) == .inconsistent)
+        #expect(Self.place(&a, chunk: 1, index: 1, count: 5, Array(f1[1].prefix(50))) == .inconsistent)
+        #expect(Self.place(&a, chunk: 1, index: 60_000, count: 5, f1[1]) == .inconsistent)
+        // The tail: once the total is known and nothing arrives for a while, every block up to the end is asked for.
+        a = FragmentAssembler(window: 4, fragmentSize: 100, layout: layout)
+        #expect(Self.place(&a, chunk: 0, index: 0, count: 5, f0[0]) == .stored)
+        a.total = 2
         #expect(a.missing(limit: 10, quiet: false) == [])
-        #expect(a.missing(limit: 10, quiet: true) == [.init(chunk: 2, first: 1, end: 3)])
-        #expect(Self.place(&a, chunk: 3, index: 0, count: 1, size: 10, last: 1) == .inconsistent)
+        #expect(a.missing(limit: 10, quiet: true) == [
+            .init(chunk: 0, block: 0, need: 1), .init(chunk: 0, block: 1, need: 2), .init(chunk: 0, block: 2, need: 1),
+            .init(chunk: 1, block: FragmentAssembler.wholeChunk, need: 0),
+        ])
+        // The chunk's last (short) fragment rebuilt from parity: the length comes from the chunk's own header.
+        for i in 0..<4 { #expect(Self.place(&a, chunk: 0, index: i, count: 5, f0[i]) == (i == 0 ? .duplicate : .stored)) }
+        let last = try Self.parity(f0, layout: layout, block: 2, p: 3, size: 100)
+        #expect(Self.place(&a, chunk: 0, index: layout.parityIndex(block: 2, parity: 3, count: 5), count: 5, last) == .stored)
+        #expect(a.takeNext() == sealed0)
+        #expect(sealed1.count == 500)
     }
 
     /// The whole data path over loopback: the producer's sealed chunks in a spool, the sender, a receiver that
     /// drops every 50th datagram it is given the first time (loss) and reports to the sender directly; every chunk
-    /// arrives intact and in order, and the sender repaired exactly what was dropped.
-    @Test func loopbackStreamWithLossIsRepairedExactly() throws {
+    /// arrives intact and in order, rebuilt from parity repairs.
+    @Test func loopbackStreamWithLossIsRepaired() throws {
         let stream: UInt64 = 77
         let sealer = ChunkSealer(key: Self.key, session: Self.session, stream: stream)
         let spool = try ChunkSpool(directory: NSTemporaryDirectory(), session: SessionID.random())
@@ -100,12 +122,12 @@ import Testing
         let totalBox = Box<UInt32?>(nil)
         let sender = MulticastSender(
             socket: sendSocket, destination: UDPSocket.address("127.0.0.1", port: port)!, codec: codec, spool: spool,
-            fragmentSize: 1000, window: 4, maxRate: 400e6, onTotal: { totalBox.value = $0 })
+            fragmentSize: 1000, window: 4, maxRate: 400e6, layout: BlockLayout(blockSize: 8), onTotal: { totalBox.value = $0 })
         let ring = ChunkRing(capacity: 4)
         let senderBox = Box<MulticastSender?>(sender)
         let receiver = MulticastReceiver(
             socket: receiveSocket, codec: codec, sealer: sealer, ring: ring, window: 4, fragmentSize: 1000,
-            report: { next, complete, missing, _ in senderBox.value?.receipt(from: "n1", next: next, complete: complete, missing: missing) },
+            layout: BlockLayout(blockSize: 8), report: { next, complete, missing, _ in senderBox.value?.receipt(from: "n1", next: next, complete: complete, missing: missing) },
             dropEvery: 50)
         sender.add("n1")
         receiver.start()
@@ -125,8 +147,8 @@ import Testing
         let s = sender.statistics
         let r = receiver.statistics
         #expect(r.forged == 0 && r.foreign == 0 && r.malformed == 0)
-        #expect(s.repairs > 0 && s.repairs >= r.testDropped, "sent \(s), received \(r)")
-        print("loopback: \(s.datagrams) datagrams sent, \(s.repairs) repairs for \(r.testDropped) dropped; \(r.duplicates) duplicates")
+        #expect(s.repairs > 0 && r.rebuilt > 0 && r.testDropped > 0, "sent \(s), received \(r)")
+        print("loopback: \(s.datagrams) datagrams sent, \(s.repairs) repairs for \(r.testDropped) dropped, \(r.rebuilt) rebuilt; \(r.duplicates) duplicates")
     }
 }
 

@@ -171,7 +171,7 @@ public final class ChainAgent: @unchecked Sendable {
             let r = MulticastReceiver(
                 socket: socket, codec: DatagramCodec(key: configuration.key, session: keys.session, stream: assignment.stream),
                 sealer: sealer, ring: ring, window: m.window, fragmentSize: m.fragmentSize,
-                report: { next, complete, missing, stats in
+                layout: BlockLayout(blockSize: m.blockSize), report: { next, complete, missing, stats in
                     try? control.send(control: ControlMessage.receipt(Receipt(next: next, complete: complete, missing: missing, statistics: stats)).encoded())
                 })
             r.start()
@@ -256,7 +256,7 @@ public final class ChainAgent: @unchecked Sendable {
         if let m = multicast_ {
             m.stop()
             let s = m.statistics
-            log("\(name): multicast: \(s.datagrams) datagrams, \(s.duplicates) duplicates, \(s.ahead) beyond the window; dropped \(s.forged) forged, \(s.foreign) of another session or stream, \(s.malformed) malformed")
+            log("\(name): multicast: \(s.datagrams) datagrams, \(s.rebuilt) fragments rebuilt from parity, \(s.duplicates) duplicates, \(s.ahead) beyond the window; dropped \(s.forged) forged, \(s.foreign) of another session or stream, \(s.malformed) malformed")
         }
         socket.shutdown()
         reader.join(timeout: 10)

@@ -408,6 +408,9 @@ public final class ChainServer: @unchecked Sendable {
     private var data: DownstreamServer?
     private var multicastParameters: MulticastParameters?
 
+    /// Data fragments per forward-error-correction block when the plan sets no transport.fec.
+    static let defaultBlockSize = 32
+
     /// Re-links one node may take before it is given up (every loop bounded: a link that keeps breaking ends KO).
     static let maximumLinks = 100
 
@@ -579,10 +582,16 @@ public final class ChainServer: @unchecked Sendable {
         // paces the sender); a large one hides the link's speed and loses datagrams at the golden itself.
         let socket = try UDPSocket.sender(interface: t.interface, ttl: t.ttl, sendBuffer: 64 << 10)
         let window = max(4, Int(t.buffer.bytes) / max(1, chunkSize))
+        let layout = BlockLayout(blockSize: t.fec?.data ?? Self.defaultBlockSize)
+        guard layout.blockSize >= 1, layout.parityStride >= 1, (t.fec?.parity ?? 0) <= layout.parityStride else {
+            throw NetworkError("bad-fec", "transport.fec: data + parity must be at most 255 and data at most 254 (Reed–Solomon over GF(2^8))")
+        }
         let sender = MulticastSender(
             socket: socket, destination: destination, codec: DatagramCodec(key: key, session: session, stream: stream), spool: spool,
-            fragmentSize: fragmentSize, window: window, maxRate: t.maxRate.map { Double($0.bitsPerSecond) }, onTotal: { _ in })
-        return (sender, socket, MulticastParameters(group: group, port: t.dataPort, interface: t.interface, fragmentSize: fragmentSize, window: window))
+            fragmentSize: fragmentSize, window: window, maxRate: t.maxRate.map { Double($0.bitsPerSecond) }, layout: layout,
+            proactiveParity: t.fec?.parity ?? 0, onTotal: { _ in })
+        return (sender, socket, MulticastParameters(
+            group: group, port: t.dataPort, interface: t.interface, fragmentSize: fragmentSize, window: window, blockSize: layout.blockSize))
     }
 
     /// Decides what a node that lost its upstream link receives from next (lock held).

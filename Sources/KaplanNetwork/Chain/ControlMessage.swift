@@ -104,6 +104,8 @@ struct MulticastParameters: Codable, Sendable {
     var fragmentSize: Int
     /// Chunks a receiver holds while it waits for missing fragments.
     var window: Int
+    /// Data fragments per forward-error-correction block.
+    var blockSize: Int
 }
 
 /// A multicast receiver's report.

@@ -1,16 +1,44 @@
 import Foundation
 
-/// A receiver's window of partly received chunks: fragments are placed as they arrive (in any order, duplicates
-/// ignored), complete chunks leave in sequence, and what is still missing is listed for the golden to repair.
-/// Only chunks in [next, next + window) are held, so memory stays bounded whatever the golden sends; the golden
-/// never sends new chunks beyond the window of its slowest receiver, and a receiver that is behind (a late joiner)
-/// gets what it misses by repair.
+/// How a chunk's datagrams are grouped for forward error correction: the chunk's `count` data fragments form
+/// blocks of `blockSize` (the last block may be shorter); a block's parity fragment p (0 ≤ p < `parityStride`) has
+/// fragment index `count + block · parityStride + p`. Any `blockSize` of a block's data and parity fragments rebuild
+/// it (Cauchy Reed–Solomon, `ErasureCode`), so one repair datagram replaces a different lost datagram at every
+/// receiver that lost one of that block.
+struct BlockLayout: Sendable, Equatable {
+    /// Data fragments per block (transport.fec.data, 32 by default).
+    let blockSize: Int
+    /// Parity fragments a block can have: 255 − blockSize (the code's limit).
+    var parityStride: Int { ErasureCode.maxFragments - blockSize }
+
+    /// Blocks of a chunk with `count` data fragments.
+    func blocks(_ count: Int) -> Int { (count + blockSize - 1) / blockSize }
+    /// The data fragments of block `b`.
+    func range(_ b: Int, count: Int) -> Range<Int> { (b * blockSize)..<min(count, (b + 1) * blockSize) }
+    /// The fragment index of block `b`'s parity fragment `p`.
+    func parityIndex(block b: Int, parity p: Int, count: Int) -> Int { count + b * parityStride + p }
+    /// Block and parity number of a parity fragment index, or nil when out of range.
+    func parity(at index: Int, count: Int) -> (block: Int, parity: Int)? {
+        guard index >= count else { return nil }
+        let b = (index - count) / parityStride
+        guard b < blocks(count) else { return nil }
+        return (b, (index - count) % parityStride)
+    }
+}
+
+/// A receiver's window of partly received chunks: data and parity fragments are placed as they arrive (in any
+/// order, duplicates ignored), a block short of at most as many data fragments as it has parity fragments is
+/// rebuilt, complete chunks leave in sequence, and what is still missing is listed per block (how many more
+/// fragments it needs) for the golden to repair. Only chunks in [next, next + window) are held, so memory stays
+/// bounded whatever the golden sends; the golden never sends new chunks beyond the window of its slowest member,
+/// and a receiver that is behind (a late joiner) gets what it misses by repair.
 struct FragmentAssembler {
-    /// A fragment range one receiver misses: fragments first..<end of `chunk` (end 65535: the whole chunk).
+    /// What one receiver misses: `need` more fragments of `block` of `chunk` (block `wholeChunk`: the chunk was
+    /// never seen; the golden sends all of it).
     struct Missing: Codable, Equatable, Sendable {
         var chunk: UInt32
-        var first: UInt16
-        var end: UInt16
+        var block: UInt16
+        var need: UInt16
     }
 
     /// What became of one fragment.
@@ -28,29 +56,44 @@ struct FragmentAssembler {
     private struct Slot {
         var count: Int
         var have: [Bool]
-        var received = 0
+        var missingData: Int
         var buffer: [UInt8]
-        var lastLength = 0
-        var highestFragment = -1
+        /// Parity fragments held, by block and parity number (dropped once the block is whole).
+        var parity: [Int: [Int: [UInt8]]] = [:]
+        /// Data fragments held per block.
+        var dataPerBlock: [Int]
+        var highestData = -1
     }
 
-    /// The whole chunk in a `Missing` range.
+    /// The whole chunk in a `Missing` entry.
     static let wholeChunk: UInt16 = .max
 
     let window: Int
     let fragmentSize: Int
+    let layout: BlockLayout
     /// The next chunk to deliver (every chunk before it was delivered).
     private(set) var next: UInt32 = 0
     /// The highest chunk any fragment was seen of (nil before the first).
     private(set) var highest: UInt32?
     /// Chunks in the stream, once the golden said so.
     var total: UInt32?
+    /// Data fragments rebuilt from parity so far.
+    private(set) var rebuilt: UInt64 = 0
     private var slots: [UInt32: Slot] = [:]
+    private var codes: [Int: ErasureCode] = [:]
 
     /// An assembler holding up to `window` chunks of fragments of `fragmentSize` payload bytes.
-    init(window: Int, fragmentSize: Int) {
+    init(window: Int, fragmentSize: Int, layout: BlockLayout) {
         self.window = max(1, window)
         self.fragmentSize = fragmentSize
+        self.layout = layout
+    }
+
+    private mutating func code(_ k: Int) -> ErasureCode? {
+        if let c = codes[k] { return c }
+        guard let c = try? ErasureCode(dataCount: k, maxParity: layout.parityStride) else { return nil }
+        codes[k] = c
+        return c
     }
 
     /// Places one fragment's payload.
@@ -62,50 +105,105 @@ struct FragmentAssembler {
         if UInt64(chunk) >= UInt64(next) + UInt64(window) { return .ahead }
         let count = Int(header.count)
         let index = Int(header.fragment)
-        guard index < count, payload.count > 0, payload.count <= fragmentSize,
-            index == count - 1 || payload.count == fragmentSize
-        else { return .inconsistent }
-        var slot = slots[chunk] ?? Slot(count: count, have: [Bool](repeating: false, count: count), buffer: [UInt8](repeating: 0, count: count * fragmentSize))
+        guard payload.count > 0, payload.count <= fragmentSize else { return .inconsistent }
+        let blocks = layout.blocks(count)
+        var slot = slots[chunk] ?? Slot(
+            count: count, have: [Bool](repeating: false, count: count), missingData: count,
+            buffer: [UInt8](repeating: 0, count: count * fragmentSize), dataPerBlock: [Int](repeating: 0, count: blocks))
         guard slot.count == count else { return .inconsistent }
-        if slot.have[index] { return .duplicate }
-        slot.buffer.withUnsafeMutableBytes { b in
-            (b.baseAddress! + index * fragmentSize).copyMemory(from: payload.baseAddress!, byteCount: payload.count)
+        let block: Int
+        if index < count {
+            // Every data fragment but the chunk's last is full.
+            guard index == count - 1 || payload.count == fragmentSize else { return .inconsistent }
+            if slot.have[index] { return .duplicate }
+            slot.buffer.withUnsafeMutableBytes { b in
+                (b.baseAddress! + index * fragmentSize).copyMemory(from: payload.baseAddress!, byteCount: payload.count)
+            }
+            slot.have[index] = true
+            slot.missingData -= 1
+            block = index / layout.blockSize
+            slot.dataPerBlock[block] += 1
+            slot.highestData = max(slot.highestData, index)
+        } else {
+            guard let (b, p) = layout.parity(at: index, count: count), payload.count == fragmentSize else { return .inconsistent }
+            let range = layout.range(b, count: count)
+            if slot.dataPerBlock[b] == range.count { return .duplicate }
+            if slot.parity[b]?[p] != nil { return .duplicate }
+            slot.parity[b, default: [:]][p] = Array(payload)
+            block = b
         }
-        if index == count - 1 { slot.lastLength = payload.count }
-        slot.have[index] = true
-        slot.received += 1
-        slot.highestFragment = max(slot.highestFragment, index)
+        rebuildIfPossible(&slot, block: block)
         slots[chunk] = slot
         return .stored
     }
 
-    /// True when the fragment was delivered or is held already.
+    /// Rebuilds a block's lost data fragments once it holds enough fragments.
+    private mutating func rebuildIfPossible(_ slot: inout Slot, block b: Int) {
+        let range = layout.range(b, count: slot.count)
+        let data = slot.dataPerBlock[b]
+        guard data < range.count else {
+            slot.parity[b] = nil
+            return
+        }
+        let parity = slot.parity[b] ?? [:]
+        guard data + parity.count >= range.count, let code = code(range.count) else { return }
+        var present: [Int: [UInt8]] = [:]
+        for i in range where slot.have[i] {
+            present[i - range.lowerBound] = Array(slot.buffer[(i * fragmentSize)..<((i + 1) * fragmentSize)])
+            if present.count == range.count { break }
+        }
+        for (p, bytes) in parity where present.count < range.count { present[range.count + p] = bytes }
+        guard let recovered = try? code.recover(present: present, length: fragmentSize) else { return }
+        for (j, bytes) in recovered {
+            let i = range.lowerBound + j
+            guard j < range.count, !slot.have[i], bytes.count == fragmentSize else { continue }
+            slot.buffer.withUnsafeMutableBytes { b in
+                bytes.withUnsafeBytes { (b.baseAddress! + i * fragmentSize).copyMemory(from: $0.baseAddress!, byteCount: fragmentSize) }
+            }
+            slot.have[i] = true
+            slot.missingData -= 1
+            slot.dataPerBlock[b] += 1
+            rebuilt += 1
+        }
+        slot.parity[b] = nil
+    }
+
+    /// True when the fragment was delivered or is held already (or its block is whole).
     func holds(_ header: DatagramHeader) -> Bool {
         if header.chunk < next { return true }
-        guard let slot = slots[header.chunk], Int(header.fragment) < slot.count else { return false }
-        return slot.have[Int(header.fragment)]
+        guard let slot = slots[header.chunk], slot.count == Int(header.count) else { return false }
+        let index = Int(header.fragment)
+        if index < slot.count { return slot.have[index] }
+        guard let (b, p) = layout.parity(at: index, count: slot.count) else { return false }
+        return slot.dataPerBlock[b] == layout.range(b, count: slot.count).count || slot.parity[b]?[p] != nil
     }
 
-    /// The next chunk's sealed bytes once all its fragments are in (it leaves the window).
+    /// The next chunk's sealed bytes once all its data fragments are in (it leaves the window). Its length comes
+    /// from the sealed chunk's own header (the last fragment may have been rebuilt, zero-padded); nil also when
+    /// that length is impossible (then the chunk is dropped and asked for again).
     mutating func takeNext() -> [UInt8]? {
-        guard let slot = slots[next], slot.received == slot.count else { return nil }
+        guard let slot = slots[next], slot.missingData == 0 else { return nil }
         slots[next] = nil
+        let sealedLength = slot.buffer.withUnsafeBytes { b -> Int? in
+            guard b.count >= ChunkHeader.size else { return nil }
+            return Int(Bytes.uint32(b, at: 40)) + ChunkSealer.overhead
+        }
+        guard let length = sealedLength, length > (slot.count - 1) * fragmentSize, length <= slot.count * fragmentSize else {
+            return []
+        }
         next += 1
         var bytes = slot.buffer
-        bytes.removeLast(fragmentSize - slot.lastLength)
+        bytes.removeLast(bytes.count - length)
         return bytes
     }
-
-    /// Throws away the next chunk's fragments (it failed authentication as a whole): it is asked for again.
-    mutating func discardNext() { slots[next] = nil }
 
     /// True once every chunk of the stream was delivered.
     var isComplete: Bool { total.map { next >= $0 } ?? false }
 
-    /// What is missing in the window, oldest first, at most `limit` ranges: fragments below the newest one seen
-    /// (the golden sends in order, so a gap behind it is a loss) and whole chunks never seen. The tail, up to the
-    /// stream's end, only once the link has been `quiet` (nothing arrived for a while): until then it may still be
-    /// on its way.
+    /// What is missing in the window, oldest first, at most `limit` entries: blocks behind the newest data fragment
+    /// seen (the golden sends in order, so a gap behind it is a loss) and whole chunks never seen. The tail, up to
+    /// the stream's end, only once the link has been `quiet` (nothing arrived for a while): until then it may
+    /// still be on its way.
     func missing(limit: Int, quiet: Bool) -> [Missing] {
         var out: [Missing] = []
         let windowEnd = UInt64(next) + UInt64(window)
@@ -122,17 +220,14 @@ struct FragmentAssembler {
         while c < horizon && out.count < limit {
             let chunk = UInt32(c)
             if let slot = slots[chunk] {
-                let end = !tail && chunk == highest ? slot.highestFragment : slot.count
-                var i = 0
-                while i < end && out.count < limit {
-                    if slot.have[i] { i += 1; continue }
-                    var j = i
-                    while j < end && !slot.have[j] { j += 1 }
-                    out.append(Missing(chunk: chunk, first: UInt16(i), end: UInt16(j)))
-                    i = j
+                // In the newest chunk, a block counts once a data fragment of a later block arrived.
+                let passedBlocks = !tail && chunk == highest ? (slot.highestData + 1) / layout.blockSize : layout.blocks(slot.count)
+                for b in 0..<min(passedBlocks, layout.blocks(slot.count)) where out.count < limit {
+                    let need = layout.range(b, count: slot.count).count - slot.dataPerBlock[b] - (slot.parity[b]?.count ?? 0)
+                    if need > 0 { out.append(Missing(chunk: chunk, block: UInt16(b), need: UInt16(need))) }
                 }
             } else {
-                out.append(Missing(chunk: chunk, first: 0, end: Self.wholeChunk))
+                out.append(Missing(chunk: chunk, block: Self.wholeChunk, need: 0))
             }
             c += 1
         }

@@ -13,6 +13,8 @@ final class MulticastReceiver: @unchecked Sendable {
         var foreign: UInt64 = 0
         var forged: UInt64 = 0
         var ahead: UInt64 = 0
+        /// Data fragments rebuilt from parity fragments.
+        var rebuilt: UInt64 = 0
         /// Datagrams thrown away on purpose (`dropEvery`, tests only).
         var testDropped: UInt64 = 0
     }
@@ -35,14 +37,14 @@ final class MulticastReceiver: @unchecked Sendable {
     let dropEvery: UInt64
 
     init(socket: UDPSocket, codec: DatagramCodec, sealer: ChunkSealer, ring: ChunkRing, window: Int, fragmentSize: Int,
-         report: @escaping @Sendable (UInt32, Bool, [FragmentAssembler.Missing], Statistics) -> Void, dropEvery: UInt64 = 0) {
+         layout: BlockLayout, report: @escaping @Sendable (UInt32, Bool, [FragmentAssembler.Missing], Statistics) -> Void, dropEvery: UInt64 = 0) {
         self.dropEvery = dropEvery
         self.socket = socket
         self.codec = codec
         self.sealer = sealer
         self.ring = ring
         self.report = report
-        assembler = FragmentAssembler(window: window, fragmentSize: fragmentSize)
+        assembler = FragmentAssembler(window: window, fragmentSize: fragmentSize, layout: layout)
     }
 
     /// Starts receiving, delivering and reporting.
@@ -73,7 +75,13 @@ final class MulticastReceiver: @unchecked Sendable {
     }
 
     /// What was received so far.
-    var statistics: Statistics { condition.lock(); defer { condition.unlock() }; return stats }
+    var statistics: Statistics {
+        condition.lock()
+        defer { condition.unlock() }
+        var s = stats
+        s.rebuilt = assembler.rebuilt
+        return s
+    }
 
     private var isStopped: Bool { condition.lock(); defer { condition.unlock() }; return stopped || delivered }
 
@@ -119,7 +127,12 @@ final class MulticastReceiver: @unchecked Sendable {
             condition.lock()
             var sealed: [UInt8]? = nil
             while !stopped {
-                if let s = assembler.takeNext() { sealed = s; break }
+                if let s = assembler.takeNext() {
+                    // Empty: the chunk's own header gave an impossible length; it was dropped and is asked again.
+                    if s.isEmpty { stats.malformed += 1; continue }
+                    sealed = s
+                    break
+                }
                 _ = condition.wait(until: Date(timeIntervalSinceNow: 0.2))
             }
             condition.unlock()
@@ -158,7 +171,8 @@ final class MulticastReceiver: @unchecked Sendable {
         let next = assembler.next
         let complete = delivered
         let missing = complete ? [] : assembler.missing(limit: 512, quiet: monotonicSeconds() - lastArrival > Self.quietSeconds)
-        let s = stats
+        var s = stats
+        s.rebuilt = assembler.rebuilt
         condition.unlock()
         report(next, complete, missing, s)
     }

@@ -27,26 +27,35 @@ final class MulticastSender: @unchecked Sendable {
     let fragmentSize: Int
     let window: Int
     let maxRate: Double?
+    let layout: BlockLayout
+    /// Parity fragments sent with every block of new data (transport.fec.parity).
+    let proactiveParity: Int
     /// Called once, when the stream's length is known.
     let onTotal: @Sendable (UInt32) -> Void
     private let condition = NSCondition()
     private var receivers: [String: Receiver] = [:]
     private var frontier: UInt32 = 0
     private var total: UInt32?
-    private var repairs: [UInt32: [Bool]] = [:]
-    private var repairCount = 0
+    /// Blocks to repair: (chunk << 16 | block) → how many more fragments the neediest receiver needs.
+    private var repairs: [UInt64: Int] = [:]
+    /// Chunks a receiver never saw at all (a late joiner): sent again whole.
+    private var wholeChunks: Set<UInt32> = []
+    /// When each block (or whole chunk, block 0xFFFF) was last repaired, and the next parity number of each block.
     private var lastRepaired: [UInt64: Double] = [:]
+    private var nextParity: [UInt64: Int] = [:]
     private var stopped = false
     private var blockedSince: Double?
     private var stats = Statistics()
     private var cache: [UInt32: [UInt8]] = [:]
     private var cacheOrder: [UInt32] = []
+    private var codes: [Int: ErasureCode] = [:]
     private var worker: Worker?
     /// A repair asked again within this time of the last retransmission is ignored (it is still on its way).
     let holdoff: Double
 
     init(socket: UDPSocket, destination: sockaddr_in, codec: DatagramCodec, spool: ChunkSpool, fragmentSize: Int, window: Int,
-         maxRate: Double?, holdoff: Double = 0.25, onTotal: @escaping @Sendable (UInt32) -> Void) {
+         maxRate: Double?, layout: BlockLayout, proactiveParity: Int = 0, holdoff: Double = 0.25,
+         onTotal: @escaping @Sendable (UInt32) -> Void) {
         self.onTotal = onTotal
         self.socket = socket
         self.destination = destination
@@ -55,6 +64,8 @@ final class MulticastSender: @unchecked Sendable {
         self.fragmentSize = fragmentSize
         self.window = max(2, window)
         self.maxRate = maxRate
+        self.layout = layout
+        self.proactiveParity = min(proactiveParity, layout.parityStride)
         self.holdoff = holdoff
     }
 
@@ -91,7 +102,8 @@ final class MulticastSender: @unchecked Sendable {
     /// The stream's length in chunks, once the producer finished.
     var streamTotal: UInt32? { condition.lock(); defer { condition.unlock() }; return total }
 
-    /// A receiver's report: where it stands and what it misses.
+    /// A receiver's report: where it stands and what it misses. Requests are merged per block: the neediest
+    /// receiver's count is sent, as new parity fragments, and serves every other receiver of that block too.
     func receipt(from name: String, next: UInt32, complete: Bool, missing: [FragmentAssembler.Missing]) {
         condition.lock()
         defer { condition.unlock() }
@@ -103,21 +115,21 @@ final class MulticastSender: @unchecked Sendable {
         let now = monotonicSeconds()
         for m in missing.prefix(4096) {
             // Only what was sent already: a receiver cannot ask for chunks the golden has not reached.
-            guard m.chunk < frontier else { continue }
-            guard let count = chunkFragmentCount(m.chunk) else { continue }
-            let end = min(Int(m.end), count)
-            guard Int(m.first) < end else { continue }
-            var bits = repairs[m.chunk] ?? [Bool](repeating: false, count: count)
-            for f in Int(m.first)..<end where !bits[f] {
-                let key = UInt64(m.chunk) << 16 | UInt64(f)
-                if let t = lastRepaired[key], now - t < holdoff {
-                    stats.ignoredRequests += 1
-                    continue
-                }
-                bits[f] = true
-                repairCount += 1
+            guard m.chunk < frontier, let count = fragmentCounts[m.chunk] else { continue }
+            let key = UInt64(m.chunk) << 16 | UInt64(m.block)
+            if let t = lastRepaired[key], now - t < holdoff {
+                stats.ignoredRequests += 1
+                continue
             }
-            repairs[m.chunk] = bits
+            if m.block == FragmentAssembler.wholeChunk {
+                wholeChunks.insert(m.chunk)
+                continue
+            }
+            let b = Int(m.block)
+            guard b < layout.blocks(count) else { continue }
+            let need = min(Int(m.need), layout.range(b, count: count).count)
+            guard need > 0 else { continue }
+            repairs[key] = max(repairs[key] ?? 0, need)
         }
         condition.broadcast()
     }
@@ -136,9 +148,8 @@ final class MulticastSender: @unchecked Sendable {
 
     // MARK: sending
 
-    /// The fragment count of a chunk already in the spool (lock held), from its sealed length.
+    /// The data fragment count of each chunk sent so far (lock held).
     private var fragmentCounts: [UInt32: Int] = [:]
-    private func chunkFragmentCount(_ chunk: UInt32) -> Int? { fragmentCounts[chunk] }
 
     private func sealed(_ chunk: UInt32, wait: Duration) -> [UInt8]? {
         if let c = cache[chunk] { return c }
@@ -150,20 +161,40 @@ final class MulticastSender: @unchecked Sendable {
     }
 
     private enum Work {
-        case repair(chunk: UInt32, fragments: [Int])
+        /// `parity` new parity fragments of a block, from parity number `first` (or its data, when the block's
+        /// parity numbers are used up).
+        case parity(chunk: UInt32, block: Int, first: Int, count: Int)
+        case data(chunk: UInt32, fragments: Range<Int>)
         case fresh(chunk: UInt32)
         case wait
         case done
     }
 
-    /// What to send next (lock held).
+    /// What to send next (lock held): repairs oldest first, then new data within the window.
     private func nextWork() -> Work {
         if stopped { return .done }
-        if repairCount > 0, let chunk = repairs.keys.min() {
-            let bits = repairs.removeValue(forKey: chunk)!
-            let fragments = bits.indices.filter { bits[$0] }
-            repairCount -= fragments.count
-            return .repair(chunk: chunk, fragments: fragments)
+        let oldestBlock = repairs.keys.min()
+        let oldestWhole = wholeChunks.min()
+        if oldestBlock != nil || oldestWhole != nil {
+            let now = monotonicSeconds()
+            if let chunk = oldestWhole, oldestBlock.map({ UInt32($0 >> 16) >= chunk }) ?? true {
+                wholeChunks.remove(chunk)
+                lastRepaired[UInt64(chunk) << 16 | UInt64(FragmentAssembler.wholeChunk)] = now
+                // Whole-chunk requests also settle that chunk's block requests.
+                for key in repairs.keys where UInt32(key >> 16) == chunk { repairs[key] = nil }
+                return .data(chunk: chunk, fragments: 0..<(fragmentCounts[chunk] ?? 0))
+            }
+            let key = oldestBlock!
+            let need = repairs.removeValue(forKey: key)!
+            lastRepaired[key] = now
+            let chunk = UInt32(key >> 16), block = Int(key & 0xFFFF)
+            let first = nextParity[key] ?? 0
+            if first + need > layout.parityStride {
+                let count = fragmentCounts[chunk] ?? 0
+                return .data(chunk: chunk, fragments: layout.range(block, count: count))
+            }
+            nextParity[key] = first + need
+            return .parity(chunk: chunk, block: block, first: first, count: need)
         }
         if let total, frontier >= total { blockedSince = nil; return .wait }
         let members = receivers.values.filter { $0.member && !$0.complete }
@@ -174,6 +205,30 @@ final class MulticastSender: @unchecked Sendable {
         }
         if blockedSince == nil { blockedSince = monotonicSeconds() }
         return .wait
+    }
+
+    private func code(_ k: Int) -> ErasureCode? {
+        if let c = codes[k] { return c }
+        guard let c = try? ErasureCode(dataCount: k, maxParity: layout.parityStride) else { return nil }
+        codes[k] = c
+        return c
+    }
+
+    /// Parity fragments `first ..< first + count` of block `block` of a sealed chunk (its last fragment zero-padded).
+    private func parity(_ sealed: [UInt8], block: Int, first: Int, count: Int) -> [[UInt8]] {
+        let fragments = (sealed.count + fragmentSize - 1) / fragmentSize
+        let range = layout.range(block, count: fragments)
+        guard let code = code(range.count), count > 0 else { return [] }
+        var padded = [UInt8](repeating: 0, count: range.count * fragmentSize)
+        let lower = range.lowerBound * fragmentSize
+        let upper = min(sealed.count, range.upperBound * fragmentSize)
+        padded.withUnsafeMutableBytes { p in
+            sealed.withUnsafeBytes { s in p.baseAddress!.copyMemory(from: s.baseAddress! + lower, byteCount: upper - lower) }
+        }
+        return padded.withUnsafeBytes { p in
+            let data = (0..<range.count).map { UnsafeRawBufferPointer(rebasing: p[($0 * fragmentSize)..<(($0 + 1) * fragmentSize)]) }
+            return code.parity(first..<(first + count), data: data, length: fragmentSize)
+        }
     }
 
     private func run() {
@@ -193,35 +248,43 @@ final class MulticastSender: @unchecked Sendable {
                 usleep(UInt32(max(50, min(10_000, wait * 1e6))))
             }
         }
-        func send(_ sealed: [UInt8], chunk: UInt32, fragments: some Sequence<Int>, repair: Bool) -> Bool {
+        /// Sends one datagram; false once the socket is gone.
+        func emit(chunk: UInt32, fragment: Int, count: Int, payload: UnsafeRawBufferPointer) -> Bool {
+            let length = datagram.withUnsafeMutableBytes {
+                codec.build(chunk: chunk, fragment: UInt16(fragment), count: UInt16(count), payload: payload, into: $0)
+            }
+            pace(length)
+            return (try? datagram.withUnsafeBytes { try socket.send(UnsafeRawBufferPointer(rebasing: $0[0..<length]), to: destination) }) ?? false
+        }
+        func sendData(_ sealed: [UInt8], chunk: UInt32, fragments: Range<Int>) -> Int? {
             let count = (sealed.count + fragmentSize - 1) / fragmentSize
-            var sent = 0
             var bytes = 0
             for f in fragments where f < count {
                 let lower = f * fragmentSize
                 let upper = min(sealed.count, lower + fragmentSize)
-                let length = sealed.withUnsafeBytes { s in
-                    datagram.withUnsafeMutableBytes { out in
-                        codec.build(chunk: chunk, fragment: UInt16(f), count: UInt16(count), payload: UnsafeRawBufferPointer(rebasing: s[lower..<upper]), into: out)
-                    }
-                }
-                pace(length)
-                let ok = (try? datagram.withUnsafeBytes { try socket.send(UnsafeRawBufferPointer(rebasing: $0[0..<length]), to: destination) }) ?? false
-                if !ok { return false }
-                sent += 1
-                bytes += length
+                let ok = sealed.withUnsafeBytes { emit(chunk: chunk, fragment: f, count: count, payload: UnsafeRawBufferPointer(rebasing: $0[lower..<upper])) }
+                if !ok { return nil }
+                bytes += upper - lower + DatagramCodec.overhead
             }
+            return bytes
+        }
+        func sendParity(_ sealed: [UInt8], chunk: UInt32, block: Int, first: Int, count n: Int) -> Int? {
+            let count = (sealed.count + fragmentSize - 1) / fragmentSize
+            var bytes = 0
+            for (i, p) in parity(sealed, block: block, first: first, count: n).enumerated() {
+                let index = layout.parityIndex(block: block, parity: first + i, count: count)
+                guard index <= Int(UInt16.max) else { break }
+                if !(p.withUnsafeBytes { emit(chunk: chunk, fragment: index, count: count, payload: $0) }) { return nil }
+                bytes += p.count + DatagramCodec.overhead
+            }
+            return bytes
+        }
+        func account(datagrams: Int, bytes: Int, repair: Bool) {
             condition.lock()
-            stats.datagrams += UInt64(sent)
+            stats.datagrams += UInt64(datagrams)
             stats.bytes += UInt64(bytes)
-            if repair {
-                stats.repairs += UInt64(sent)
-                let now = monotonicSeconds()
-                for f in fragments { lastRepaired[UInt64(chunk) << 16 | UInt64(f)] = now }
-                if lastRepaired.count > 200_000 { lastRepaired = lastRepaired.filter { now - $0.value < holdoff } }
-            }
+            if repair { stats.repairs += UInt64(datagrams) }
             condition.unlock()
-            return true
         }
         while true {
             condition.lock()
@@ -231,9 +294,14 @@ final class MulticastSender: @unchecked Sendable {
             switch work {
             case .done: return
             case .wait: continue
-            case .repair(let chunk, let fragments):
+            case .data(let chunk, let fragments):
                 guard let bytes = sealed(chunk, wait: .milliseconds(100)) else { continue }
-                if !send(bytes, chunk: chunk, fragments: fragments, repair: true) { return }
+                guard let sent = sendData(bytes, chunk: chunk, fragments: fragments) else { return }
+                account(datagrams: fragments.count, bytes: sent, repair: true)
+            case .parity(let chunk, let block, let first, let n):
+                guard let bytes = sealed(chunk, wait: .milliseconds(100)) else { continue }
+                guard let sent = sendParity(bytes, chunk: chunk, block: block, first: first, count: n) else { return }
+                account(datagrams: n, bytes: sent, repair: true)
             case .fresh(let chunk):
                 let bytes: [UInt8]
                 switch spool.sealed(UInt64(chunk), reader: 0, timeout: .milliseconds(20)) {
@@ -252,11 +320,26 @@ final class MulticastSender: @unchecked Sendable {
                 condition.lock()
                 fragmentCounts[chunk] = count
                 condition.unlock()
-                if !send(bytes, chunk: chunk, fragments: 0..<count, repair: false) { return }
+                var datagrams = 0, sent = 0
+                for b in 0..<layout.blocks(count) {
+                    let range = layout.range(b, count: count)
+                    guard let d = sendData(bytes, chunk: chunk, fragments: range) else { return }
+                    datagrams += range.count
+                    sent += d
+                    if proactiveParity > 0 {
+                        guard let p = sendParity(bytes, chunk: chunk, block: b, first: 0, count: proactiveParity) else { return }
+                        datagrams += proactiveParity
+                        sent += p
+                    }
+                }
                 condition.lock()
+                if proactiveParity > 0 {
+                    for b in 0..<layout.blocks(count) { nextParity[UInt64(chunk) << 16 | UInt64(b)] = proactiveParity }
+                }
                 frontier = chunk + 1
                 condition.broadcast()
                 condition.unlock()
+                account(datagrams: datagrams, bytes: sent, repair: false)
             }
         }
     }
