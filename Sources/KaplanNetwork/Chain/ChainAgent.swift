@@ -254,9 +254,9 @@ public final class ChainAgent: @unchecked Sendable {
         ring.close()
         downstream_?.stop()
         if let m = multicast_ {
-            m.stop()
             let s = m.statistics
-            log("\(name): multicast: \(s.datagrams) datagrams, \(s.rebuilt) fragments rebuilt from parity, \(s.duplicates) duplicates, \(s.ahead) beyond the window; dropped \(s.forged) forged, \(s.foreign) of another session or stream, \(s.malformed) malformed")
+            m.stop()
+            log("\(name): multicast: \(s.datagrams) datagrams, \(s.rebuilt) fragments rebuilt from parity, \(s.duplicates) duplicates, \(s.ahead) beyond the window, \(s.overflow) lost to a full receive buffer; dropped \(s.forged) forged, \(s.foreign) of another session or stream, \(s.malformed) malformed")
         }
         socket.shutdown()
         reader.join(timeout: 10)

@@ -183,7 +183,8 @@ public final class ChainServer: @unchecked Sendable {
             m.sender.stop()
             let s = m.sender.statistics
             let fresh = s.datagrams - s.repairs
-            say(String(format: "golden: multicast sent %llu datagrams (%llu MiB): %llu once, %llu repairs (%.1f %%)", s.datagrams, s.bytes >> 20, fresh, s.repairs, fresh > 0 ? Double(s.repairs) * 100 / Double(fresh) : 0))
+            let pace = s.slowdowns == 0 ? "" : String(format: "; slowed down %llu time(s) for receivers that could not keep up, last rate %.0f Mbit/s", s.slowdowns, (s.rate ?? 0) / 1e6)
+            say(String(format: "golden: multicast sent %llu datagrams (%llu MiB): %llu once, %llu repairs (%.1f %%)", s.datagrams, s.bytes >> 20, fresh, s.repairs, fresh > 0 ? Double(s.repairs) * 100 / Double(fresh) : 0) + pace)
         }
         return finish(start: start)
     }
@@ -337,7 +338,9 @@ public final class ChainServer: @unchecked Sendable {
             observer.handle(.nodeFinished(outcome))
         case .receipt(let r):
             agent.received = r.statistics
-            if agent.inStream { sender?.receipt(from: agent.name, next: r.next, complete: r.complete, missing: r.missing) }
+            if agent.inStream {
+                sender?.receipt(from: agent.name, next: r.next, complete: r.complete, missing: r.missing, overflow: r.statistics.overflow)
+            }
         case .join, .rejected, .assign, .start, .link, .evict, .bye, .dropDownstream, .streamTotal:
             break
         }

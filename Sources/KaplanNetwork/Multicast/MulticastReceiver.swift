@@ -15,6 +15,8 @@ final class MulticastReceiver: @unchecked Sendable {
         var ahead: UInt64 = 0
         /// Data fragments rebuilt from parity fragments.
         var rebuilt: UInt64 = 0
+        /// Datagrams the kernel dropped because the receive buffer was full (the node could not keep up).
+        var overflow: UInt64 = 0
         /// Datagrams thrown away on purpose (`dropEvery`, tests only).
         var testDropped: UInt64 = 0
     }
@@ -80,6 +82,7 @@ final class MulticastReceiver: @unchecked Sendable {
         defer { condition.unlock() }
         var s = stats
         s.rebuilt = assembler.rebuilt
+        s.overflow = socket.drops() ?? 0
         return s
     }
 
@@ -174,6 +177,7 @@ final class MulticastReceiver: @unchecked Sendable {
         var s = stats
         s.rebuilt = assembler.rebuilt
         condition.unlock()
+        s.overflow = socket.drops() ?? 0
         report(next, complete, missing, s)
     }
 

@@ -11,6 +11,10 @@ final class MulticastSender: @unchecked Sendable {
         var repairs: UInt64 = 0
         var bytes: UInt64 = 0
         var ignoredRequests: UInt64 = 0
+        /// Times the rate was lowered because a receiver's buffer overflowed.
+        var slowdowns: UInt64 = 0
+        /// The pacing rate at the end (bits per second; nil: the link paced alone).
+        var rate: Double?
     }
 
     private struct Receiver {
@@ -18,6 +22,8 @@ final class MulticastSender: @unchecked Sendable {
         var complete = false
         /// Counts in the window minimum (a late joiner does once it caught up to within a window).
         var member: Bool
+        /// Its receive buffer's overflow count at the last receipt.
+        var overflow: UInt64?
     }
 
     let socket: UDPSocket
@@ -66,6 +72,7 @@ final class MulticastSender: @unchecked Sendable {
         self.maxRate = maxRate
         self.layout = layout
         self.proactiveParity = min(proactiveParity, layout.parityStride)
+        self.rate = maxRate
         self.holdoff = holdoff
     }
 
@@ -104,10 +111,12 @@ final class MulticastSender: @unchecked Sendable {
 
     /// A receiver's report: where it stands and what it misses. Requests are merged per block: the neediest
     /// receiver's count is sent, as new parity fragments, and serves every other receiver of that block too.
-    func receipt(from name: String, next: UInt32, complete: Bool, missing: [FragmentAssembler.Missing]) {
+    func receipt(from name: String, next: UInt32, complete: Bool, missing: [FragmentAssembler.Missing], overflow: UInt64 = 0) {
         condition.lock()
         defer { condition.unlock() }
         guard var r = receivers[name] else { return }
+        if let before = r.overflow, overflow > before { slowDown() }
+        r.overflow = overflow
         r.next = max(r.next, next)
         r.complete = complete
         if !r.member && UInt64(r.next) + UInt64(window) > UInt64(frontier) { r.member = true }
@@ -134,6 +143,41 @@ final class MulticastSender: @unchecked Sendable {
         condition.broadcast()
     }
 
+    // MARK: rate
+
+    /// The pacing rate (bits per second on the wire): `maxRate`, lowered when a receiver cannot keep up; nil
+    /// while the link alone paces the sender.
+    private var rate: Double?
+    private var lastSlowdown = 0.0
+    private var lastRaise = 0.0
+    /// Wire bits sent, for the measured rate.
+    private var sentBits = 0.0
+    private var measured: (at: Double, bits: Double, rate: Double?) = (0, 0, nil)
+
+    /// A receiver's buffer overflowed: it cannot take datagrams this fast. Lower the rate by a fifth (at most every
+    /// quarter second, never below 1 Mbit/s). Random link loss does not count: only the receivers' own overflows.
+    private func slowDown() {
+        let now = monotonicSeconds()
+        guard now - lastSlowdown >= 0.25 else { return }
+        lastSlowdown = now
+        lastRaise = now
+        let current = rate ?? measured.rate ?? maxRate ?? 1e9
+        rate = max(1e6, current * 0.8)
+        stats.slowdowns += 1
+    }
+
+    /// Measures the sent rate and, after a calm half second, raises the rate again by 5 % up to `maxRate` (lock held).
+    private func updateRate() {
+        let now = monotonicSeconds()
+        if now - measured.at >= 0.1 {
+            measured = (now, sentBits, measured.at > 0 ? (sentBits - measured.bits) / (now - measured.at) : nil)
+        }
+        guard let r = rate, now - lastSlowdown >= 0.5, now - lastRaise >= 0.1 else { return }
+        lastRaise = now
+        let raised = r * 1.05
+        if let maxRate { rate = min(maxRate, raised) } else { rate = raised > 10e9 ? nil : raised }
+    }
+
     /// Seconds the sender has wanted to send new data but the slowest member's window held it back (0 if not).
     func blocked() -> (seconds: Double, slowest: String?) {
         condition.lock()
@@ -144,7 +188,13 @@ final class MulticastSender: @unchecked Sendable {
     }
 
     /// What was sent so far.
-    var statistics: Statistics { condition.lock(); defer { condition.unlock() }; return stats }
+    var statistics: Statistics {
+        condition.lock()
+        defer { condition.unlock() }
+        var s = stats
+        s.rate = rate ?? maxRate
+        return s
+    }
 
     // MARK: sending
 
@@ -173,6 +223,7 @@ final class MulticastSender: @unchecked Sendable {
     /// What to send next (lock held): repairs oldest first, then new data within the window.
     private func nextWork() -> Work {
         if stopped { return .done }
+        updateRate()
         let oldestBlock = repairs.keys.min()
         let oldestWhole = wholeChunks.min()
         if oldestBlock != nil || oldestWhole != nil {
@@ -235,16 +286,27 @@ final class MulticastSender: @unchecked Sendable {
         var datagram = [UInt8](repeating: 0, count: fragmentSize + DatagramCodec.overhead)
         var tokens = 0.0
         var lastRefill = monotonicSeconds()
+        var pacing: Double? = maxRate
+        var paced = 0
         func pace(_ bytes: Int) {
-            guard let maxRate else { return }
             // Bits on the wire: payload + UDP/IP + Ethernet framing (38 bytes with preamble and gap).
             let cost = Double(bytes + DatagramCodec.ipUDPHeaders + 38) * 8
+            paced += 1
+            if paced % 64 == 0 {
+                condition.lock()
+                pacing = rate ?? maxRate
+                condition.unlock()
+            }
+            condition.lock()
+            sentBits += cost
+            condition.unlock()
+            guard let pacing else { return }
             while true {
                 let now = monotonicSeconds()
-                tokens = min(tokens + (now - lastRefill) * maxRate, 64 * 1024 * 8)
+                tokens = min(tokens + (now - lastRefill) * pacing, 64 * 1024 * 8)
                 lastRefill = now
                 if tokens >= cost { tokens -= cost; return }
-                let wait = (cost - tokens) / maxRate
+                let wait = (cost - tokens) / pacing
                 usleep(UInt32(max(50, min(10_000, wait * 1e6))))
             }
         }

@@ -144,6 +144,22 @@ final class UDPSocket: @unchecked Sendable {
         }
     }
 
+    /// Datagrams the kernel dropped because this socket's receive buffer was full (the `drops` column of
+    /// /proc/net/udp for this socket's inode), or nil when unknown. A receiver that cannot keep up shows here, not
+    /// as link loss: the golden slows down for it.
+    func drops() -> UInt64? {
+        var st = stat()
+        guard fstat(fd, &st) == 0, let h = FileHandle(forReadingAtPath: "/proc/net/udp") else { return nil }
+        defer { try? h.close() }
+        let text = String(decoding: h.readDataToEndOfFile(), as: UTF8.self)
+        let inode = String(st.st_ino)
+        for line in text.split(separator: "\n").dropFirst() {
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            if f.count >= 13, f[9] == inode { return UInt64(f[12]) }
+        }
+        return nil
+    }
+
     /// Closes the socket (call it after the threads using it have stopped).
     func close() {
         lock.lock()
