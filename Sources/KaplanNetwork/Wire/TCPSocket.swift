@@ -134,11 +134,25 @@ public final class TCPSocket: @unchecked Sendable {
 
     // MARK: I/O
 
-    /// Reads what is available (blocking until something is); 0 means the peer closed its side in order.
+    /// The most a read waits to gather before it returns (and the kernel wakes the reader): big reads of a chunk
+    /// cost a handful of wake-ups instead of one per packet.
+    static let readBatch = 256 << 10
+    /// The socket's SO_RCVLOWAT as last set (1: the kernel's default). Only the one reading thread touches it.
+    private var lowWater = 1
+
+    /// Reads what is available, blocking until `min(buffer.count, readBatch)` bytes arrived (or the peer closed,
+    /// or a timeout); 0 means the peer closed its side in order. SO_RCVLOWAT is set to exactly that before every
+    /// read: the kernel only wakes a blocked reader once the low-water mark is reached, so it must never stay
+    /// above what the next read needs (a short last frame would never wake it).
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(NetworkError) -> Int {
         guard buffer.count > 0 else { return 0 }
         let fd = try acquire()
         defer { release() }
+        let wanted = min(buffer.count, Self.readBatch)
+        if wanted != lowWater {
+            var value = Int32(wanted)
+            if setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &value, socklen_t(MemoryLayout<Int32>.size)) == 0 { lowWater = wanted }
+        }
         while true {
             let n = recv(fd, buffer.baseAddress, buffer.count, 0)
             if n >= 0 { return n }
@@ -200,6 +214,11 @@ public final class TCPSocket: @unchecked Sendable {
     func readExactly(into buffer: UnsafeMutableRawBufferPointer, deadline: ContinuousClock.Instant, what: String) throws(NetworkError) {
         let fd = try acquire()
         defer { release() }
+        if lowWater != 1 {
+            // poll(2) honours SO_RCVLOWAT too: back to byte by byte for these small bounded reads.
+            var one: Int32 = 1
+            if setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, socklen_t(MemoryLayout<Int32>.size)) == 0 { lowWater = 1 }
+        }
         var filled = 0
         while filled < buffer.count {
             guard try SocketSupport.wait(fd: fd, events: Int16(POLLIN), until: deadline) else {
