@@ -517,12 +517,6 @@ package struct PlanDecoder {
                 let data = fec.required("data").flatMap { context.integer($0, "transport.fec.data", in: 1...128) }
                 let parity = fec.required("parity").flatMap { context.integer($0, "transport.fec.parity", in: 1...128) }
                 guard let data, let parity else { return nil }
-                guard data + parity <= 255 else {
-                    context.error(
-                        "invalid-value", "transport.fec: data (\(data)) + parity (\(parity)) must be at most 255 (Reed–Solomon over GF(2^8))", at: n,
-                        hint: "use fewer data or parity datagrams per block")
-                    return nil
-                }
                 return Transport.FEC(data: data, parity: parity)
             }) { t.fec = $0 }
         }

@@ -55,7 +55,7 @@ SEMANTIC_CODES = {
     "mount-without-filesystem", "filesystem-type-mismatch", "label-too-long", "excluded-golden",
     "excluded-target", "target-is-golden", "exclude-root", "node-count-mismatch", "range-mismatch",
     "mac-on-range", "group-not-multicast", "grub-efi-without-esp", "grub-bios-gpt-without-bios-boot",
-    "lilo-on-gpt", "label-required", "port-conflict",
+    "lilo-on-gpt", "label-required", "port-conflict", "fec-too-large",
 }
 EXPECT = re.compile(r"^# expect: ([a-z0-9-]+)\s*$")
 TIMEOUT = 120
