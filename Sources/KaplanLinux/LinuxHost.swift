@@ -22,6 +22,8 @@ public final class LinuxHost: KaplanEngine.Host, Sendable {
         var partitionDevices: [Int: String] = [:]
         var loops: [String] = []
         var mounted: [String] = []
+        /// Mountpoints (directories) staged for a FAT this kernel cannot mount, and the FAT's device (StagedFAT.swift).
+        var stagedFAT: [String: String] = [:]
         var stamp: DeploymentStamp?
     }
 
@@ -102,7 +104,8 @@ public final class LinuxHost: KaplanEngine.Host, Sendable {
         }
         let probeDir = "\(runRoot)/golden-probe"
         var rootDevice: (device: String, fs: FilesystemInfo)? = nil
-        for c in candidates {
+        // A FAT never holds a Linux root, and this kernel may not be able to mount one (StagedFAT.swift).
+        for c in candidates where !StagedFAT.types.contains(c.fs.type) {
             try Mounts.mount(c.device, at: probeDir, type: c.fs.type, options: Self.readOnlyOptions(c.fs.type))
             let hasFstab = FileManager.default.fileExists(atPath: probeDir + "/etc/fstab")
             try Mounts.unmount(probeDir)
@@ -130,7 +133,9 @@ public final class LinuxHost: KaplanEngine.Host, Sendable {
                         || source == "/dev/disk/by-uuid/\(c.fs.uuid ?? "-")")
             }
             guard let match else { continue }
-            try Mounts.mount(match.device, at: view + point, type: match.fs.type, options: Self.readOnlyOptions(match.fs.type))
+            _ = try StagedFAT.mountOrStage(
+                device: match.device, at: view + point, type: match.fs.type, options: Self.readOnlyOptions(match.fs.type)
+            ) { try StagedFAT.stageGolden(device: match.device, at: view + point, what: "golden.open (\(point))") }
             filesystems.append(point)
         }
         state.withLock {
@@ -290,8 +295,16 @@ public final class LinuxHost: KaplanEngine.Host, Sendable {
         let device = try disk(node).partitionDevices[entry.number]
         guard let device else { throw HostError("internal", "\(node): partition #\(entry.number) has no device") }
         let directory = nodeRoot(node) + (mountpoint == "/" ? "" : mountpoint)
-        try await blocking { try Mounts.mount(device, at: directory, type: partition.filesystem.rawValue) }
-        state.withLock { $0.nodes[node]?.mounted.append(directory) }
+        let what = "\(node).mount[\(mountpoint)]"
+        let staged = try await blocking {
+            try StagedFAT.mountOrStage(device: device, at: directory, type: partition.filesystem.rawValue, options: []) {
+                try StagedFAT.stageTarget(device: device, at: directory, what: what)
+            }
+        }
+        state.withLock {
+            $0.nodes[node]?.mounted.append(directory)
+            if staged { $0.nodes[node]?.stagedFAT[directory] = device }
+        }
     }
 
     // MARK: stream
@@ -355,8 +368,16 @@ public final class LinuxHost: KaplanEngine.Host, Sendable {
 
     public func unmount(node: String, mountpoint: String) async throws {
         let directory = nodeRoot(node) + (mountpoint == "/" ? "" : mountpoint)
-        try await blocking { try Mounts.unmount(directory) }
-        state.withLock { $0.nodes[node]?.mounted.removeAll { $0 == directory } }
+        let stagedFor = state.withLock { $0.nodes[node]?.stagedFAT[directory] }
+        try await blocking {
+            // A staged FAT is written now, before its tmpfs (and then its parent) is unmounted.
+            if let device = stagedFor { try StagedFAT.commit(directory, to: device, what: "\(node).unmount[\(mountpoint)]") }
+            try Mounts.unmount(directory)
+        }
+        state.withLock {
+            $0.nodes[node]?.mounted.removeAll { $0 == directory }
+            $0.nodes[node]?.stagedFAT[directory] = nil
+        }
     }
 
     public func verify(node: String, target: Target, facts: CloneFacts) async throws {
@@ -378,6 +399,7 @@ public final class LinuxHost: KaplanEngine.Host, Sendable {
             let d = s.nodes[node]
             s.nodes[node]?.loops = []
             s.nodes[node]?.mounted = []
+            s.nodes[node]?.stagedFAT = [:]  // their tmpfs mounts go below, with what they held
             return d
         }
         let root = nodeRoot(node)

@@ -56,19 +56,17 @@ struct DatagramCodec: @unchecked Sendable {
     func build(chunk: UInt32, fragment: UInt16, count: UInt16, payload: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) -> Int {
         let length = Self.overhead + payload.count
         precondition(out.count >= length)
-        var h = [UInt8]()
-        h.reserveCapacity(DatagramHeader.size)
-        h.append(DatagramHeader.magic)
-        h.append(DatagramHeader.fragmentType)
-        Bytes.append(sessionTag, to: &h)
-        h.append(UInt8(streamTag >> 8))
-        h.append(UInt8(streamTag & 0xFF))
-        Bytes.append(chunk, to: &h)
-        h.append(UInt8(fragment >> 8))
-        h.append(UInt8(fragment & 0xFF))
-        h.append(UInt8(count >> 8))
-        h.append(UInt8(count & 0xFF))
-        h.withUnsafeBytes { out.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: DatagramHeader.size) }
+        let o = out.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        o[0] = DatagramHeader.magic
+        o[1] = DatagramHeader.fragmentType
+        for i in 0..<4 { o[2 + i] = UInt8(truncatingIfNeeded: sessionTag >> (24 - 8 * UInt32(i))) }
+        o[6] = UInt8(streamTag >> 8)
+        o[7] = UInt8(streamTag & 0xFF)
+        for i in 0..<4 { o[8 + i] = UInt8(truncatingIfNeeded: chunk >> (24 - 8 * UInt32(i))) }
+        o[12] = UInt8(fragment >> 8)
+        o[13] = UInt8(fragment & 0xFF)
+        o[14] = UInt8(count >> 8)
+        o[15] = UInt8(count & 0xFF)
         if payload.count > 0 {
             (out.baseAddress! + DatagramHeader.size).copyMemory(from: payload.baseAddress!, byteCount: payload.count)
         }

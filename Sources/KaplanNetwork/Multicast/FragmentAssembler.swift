@@ -107,9 +107,12 @@ struct FragmentAssembler {
         let index = Int(header.fragment)
         guard payload.count > 0, payload.count <= fragmentSize else { return .inconsistent }
         let blocks = layout.blocks(count)
-        var slot = slots[chunk] ?? Slot(
+        // Taken out of the dictionary while it is changed: a copy left in it would make every write copy the
+        // whole chunk buffer (copy on write).
+        var slot = slots.removeValue(forKey: chunk) ?? Slot(
             count: count, have: [Bool](repeating: false, count: count), missingData: count,
             buffer: [UInt8](repeating: 0, count: count * fragmentSize), dataPerBlock: [Int](repeating: 0, count: blocks))
+        defer { slots[chunk] = slot }
         guard slot.count == count else { return .inconsistent }
         let block: Int
         if index < count {
@@ -133,7 +136,6 @@ struct FragmentAssembler {
             block = b
         }
         rebuildIfPossible(&slot, block: block)
-        slots[chunk] = slot
         return .stored
     }
 
@@ -182,8 +184,7 @@ struct FragmentAssembler {
     /// from the sealed chunk's own header (the last fragment may have been rebuilt, zero-padded); nil also when
     /// that length is impossible (then the chunk is dropped and asked for again).
     mutating func takeNext() -> [UInt8]? {
-        guard let slot = slots[next], slot.missingData == 0 else { return nil }
-        slots[next] = nil
+        guard slots[next]?.missingData == 0, var slot = slots.removeValue(forKey: next) else { return nil }
         let sealedLength = slot.buffer.withUnsafeBytes { b -> Int? in
             guard b.count >= ChunkHeader.size else { return nil }
             return Int(Bytes.uint32(b, at: 40)) + ChunkSealer.overhead
@@ -193,6 +194,7 @@ struct FragmentAssembler {
         }
         next += 1
         var bytes = slot.buffer
+        slot.buffer = []
         bytes.removeLast(bytes.count - length)
         return bytes
     }
