@@ -6,7 +6,7 @@ import Foundation
 /// it (Cauchy Reed–Solomon, `ErasureCode`), so one repair datagram replaces a different lost datagram at every
 /// receiver that lost one of that block.
 struct BlockLayout: Sendable, Equatable {
-    /// Data fragments per block (transport.fec.data, 32 by default).
+    /// Data fragments per block (transport.fec.data, 128 by default).
     let blockSize: Int
     /// Parity fragments a block can have: 255 − blockSize (the code's limit).
     var parityStride: Int { ErasureCode.maxFragments - blockSize }
