@@ -474,7 +474,10 @@ public final class ChainServer: @unchecked Sendable {
             node: agent.name, ok: false,
             failure: StepError(
                 code: "evicted",
-                message: String(format: "held %@ back for %.1f s (transport.stall-timeout is %@); evicted so the other nodes could go on", streamNoun, blockedFor, "\(plan.transport.stallTimeout)"),
+                message: String(format: "held %@ back for %.1f s (transport.stall-timeout is %@); evicted so the other nodes could go on", streamNoun, blockedFor, "\(plan.transport.stallTimeout)")
+                    + (isMulticast && (agent.received?.datagrams ?? 0) == 0
+                        ? "; it received no multicast datagram at all: check its multicast route (ip route add 224.0.0.0/4 dev IFACE), transport.interface / agent --interface, and the switch's IGMP snooping"
+                        : ""),
                 step: agent.lastStep ?? StepAddress(agent.name, .stream)),
             completed: agent.completed, bytes: agent.bytes, seconds: monotonicSeconds() - agent.started)
         observer.handle(.nodeFinished(agent.outcome!))

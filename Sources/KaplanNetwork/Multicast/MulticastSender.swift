@@ -258,6 +258,13 @@ final class MulticastSender: @unchecked Sendable {
         return .wait
     }
 
+    /// Drops repair bookkeeping of chunks every receiver has (lock held): memory stays bounded on long streams.
+    private func forgetSettled() {
+        guard let floor = receivers.values.map(\.next).min() else { return }
+        lastRepaired = lastRepaired.filter { UInt32($0.key >> 16) >= floor }
+        nextParity = nextParity.filter { UInt32($0.key >> 16) >= floor }
+    }
+
     private func code(_ k: Int) -> ErasureCode? {
         if let c = codes[k] { return c }
         guard let c = try? ErasureCode(dataCount: k, maxParity: layout.parityStride) else { return nil }
@@ -395,6 +402,7 @@ final class MulticastSender: @unchecked Sendable {
                     }
                 }
                 condition.lock()
+                if chunk % 64 == 63 { forgetSettled() }
                 if proactiveParity > 0 {
                     for b in 0..<layout.blocks(count) { nextParity[UInt64(chunk) << 16 | UInt64(b)] = proactiveParity }
                 }
