@@ -33,9 +33,17 @@ final class Worker: @unchecked Sendable {
         thread.start()
     }
 
-    /// Waits for the thread to end (up to `timeout`); false if it did not.
+    private let lock = NSLock()
+    private var ended = false
+
+    /// Waits for the thread to end (up to `timeout`); false if it did not. Joining an ended thread again
+    /// returns at once (the semaphore is signalled only once).
     @discardableResult
     func join(timeout: Double = 30) -> Bool {
-        done.wait(timeout: .now() + timeout) == .success
+        lock.lock()
+        defer { lock.unlock() }
+        if ended { return true }
+        ended = done.wait(timeout: .now() + timeout) == .success
+        return ended
     }
 }
