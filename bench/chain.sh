@@ -9,7 +9,9 @@
 # Per run it prints: link, N, iperf3 Mbit/s, per-node stream goodput (min / median, Mbit/s) = stream bytes / the
 # node's stream-step time, the ratio min/iperf3, the whole deployment's wall time, and each agent's CPU seconds
 # per GiB of stream (an agent relays AND writes its own disk: decrypting, extracting, hashing; the relay share is
-# a part of it). Everything (namespaces, processes, loops, files) is removed at the end, also on failure.
+# a part of it); on a second line, the relay's own share (the receiving and serving threads' CPU, sampled from
+# /proc by bench/lib/thread-cpu.py, per GiB forwarded). Everything (namespaces, processes, loops, files) is
+# removed at the end, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib/netlab-bench.sh
@@ -28,7 +30,9 @@ k=$PWD/.build/release/kaplan
 [ -x "$k" ] || swift build -c release --product kaplan 2>&1 | tail -1
 work=$(mktemp -d /tmp/kaplan-bench-chain.XXXXXX)
 lab=kbch
+sampler=
 cleanup() {
+  if [ -n "$sampler" ]; then kill "$sampler" 2>/dev/null || true; fi
   "$NETLAB" down $lab >/dev/null 2>&1 || true
   for f in "$work"/*.img; do for l in $(losetup -j "$f" -O NAME -n 2>/dev/null); do losetup -d "$l" || true; done; done
   rm -rf "$work"
@@ -70,6 +74,9 @@ for r in $runs; do
   limit=$(link_limit $lab n1 5 2>/dev/null || echo 0)
   plan "$n"
   for i in $(seq 1 "$n"); do rm -f "$work/n$i.img"; truncate -s $((big + 1000))M "$work/n$i.img"; done
+  rm -f "$work/threads.json" "$work/threads.stop"
+  python3 bench/lib/thread-cpu.py "$work/threads.json" "$work/threads.stop" 1000 &
+  sampler=$!
   pids=()
   for i in $(seq 1 "$n"); do
     "$NETLAB" exec $lab n$i -- /usr/bin/time -f "%U %S" -o "$work/cpu$i" timeout 900 \
@@ -82,6 +89,7 @@ for r in $runs; do
   "$NETLAB" exec $lab g -- timeout 900 "$k" apply "$work/plan.yaml" --auto-approve --format json > "$work/server.jsonl" 2>"$work/server.err" || status=$?
   t1=$(date +%s.%N)
   for p in "${pids[@]}"; do wait "$p" || true; done
+  touch "$work/threads.stop"; wait "$sampler" || true
   python3 - "$work" "$n" "$rate" "$limit" "$status" "$t0" "$t1" <<'PY'
 import json, sys, statistics
 work, n, rate, limit, status, t0, t1 = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4] or 0), int(sys.argv[5]), float(sys.argv[6]), float(sys.argv[7])
@@ -105,6 +113,20 @@ if not rates or status not in (0,):
 mn, md = min(rates), statistics.median(rates)
 ratio = f"{mn/limit*100:.1f}%" if limit else "-"
 print(f"{rate:<8} {n:>3} {limit:>10.1f} {mn:>12.1f} {md:>12.1f} {ratio:>7} {t1-t0:>8.1f} " + " ".join(f"{c:.2f}" for c in cpu))
+# The relay's own share: the threads that receive and verify (kaplan-upstream) and serve the next node
+# (kaplan-data-serve, named kaplan-data-ser by Linux), per GiB forwarded; the last node forwards nothing.
+try:
+    threads = json.load(open(f"{work}/threads.json"))
+except Exception:
+    threads = {}
+relay = []
+for i in range(1, n):
+    t = threads.get(f"node{i}", {})
+    gib = nbytes.get(f"node{i}", 0) / 2**30
+    if gib:
+        relay.append(f"node{i} {(t.get('kaplan-upstream', 0) + t.get('kaplan-data-ser', 0)) / gib:.2f}")
+if relay:
+    print(f"{'':<8}     relay CPU-s/GiB forwarded (receive+verify+serve threads): " + ", ".join(relay))
 PY
   "$NETLAB" down $lab >/dev/null
 done
