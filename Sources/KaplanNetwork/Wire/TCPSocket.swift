@@ -140,10 +140,12 @@ public final class TCPSocket: @unchecked Sendable {
     /// The socket's SO_RCVLOWAT as last set (1: the kernel's default). Only the one reading thread touches it.
     private var lowWater = 1
 
-    /// Reads what is available, blocking until `min(buffer.count, readBatch)` bytes arrived (or the peer closed,
-    /// or a timeout); 0 means the peer closed its side in order. SO_RCVLOWAT is set to exactly that before every
-    /// read: the kernel only wakes a blocked reader once the low-water mark is reached, so it must never stay
-    /// above what the next read needs (a short last frame would never wake it).
+    /// Reads what is available once `min(buffer.count, readBatch)` bytes arrived (or the peer closed, or the receive
+    /// timeout passed: `timeout`); 0 means the peer closed its side in order. The wait is a poll(2) with SO_RCVLOWAT
+    /// set to exactly that many bytes, so the kernel wakes the reader a handful of times per 1 MiB chunk instead of
+    /// once per packet; then everything available is copied without blocking. (A blocking recv with a low-water mark
+    /// can sleep forever: the kernel wakes it only when the bytes not yet copied reach the mark, while the call has
+    /// already copied part of what it waits for.)
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(NetworkError) -> Int {
         guard buffer.count > 0 else { return 0 }
         let fd = try acquire()
@@ -153,10 +155,20 @@ public final class TCPSocket: @unchecked Sendable {
             var value = Int32(wanted)
             if setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &value, socklen_t(MemoryLayout<Int32>.size)) == 0 { lowWater = wanted }
         }
+        lock.lock()
+        let timeout = receiveTimeout
+        lock.unlock()
         while true {
-            let n = recv(fd, buffer.baseAddress, buffer.count, 0)
+            var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let rc = poll(&entry, 1, SocketSupport.pollMilliseconds(timeout))
+            if rc < 0 {
+                if errno == EINTR { continue }
+                throw failure(errno, reading: true)
+            }
+            if rc == 0 { throw failure(EAGAIN, reading: true) }
+            let n = recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT))
             if n >= 0 { return n }
-            if errno == EINTR { continue }
+            if errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK { continue }
             throw failure(errno, reading: true)
         }
     }
