@@ -64,10 +64,11 @@ struct DevCommand: ParsableCommand {
     }
 }
 
-/// Writes a line to standard error.
+/// Writes a line to standard error, line and newline in one write(2): lines from concurrent threads (agents
+/// joining at once) never run together.
 func printError(_ line: String) {
     var stderr = StandardError()
-    print(line, to: &stderr)
+    stderr.write(line + "\n")
 }
 
 /// Standard error as a text stream.
