@@ -66,7 +66,7 @@ import Testing
         #expect(run.status == 0, "apply failed:\n\(run.stdout)\n\(run.stderr)")
         #expect(run.stdout.contains("\(node)  OK"))
         #expect(Lab.loops(of: lab.path(image)).isEmpty && Lab.loops(of: lab.path("golden.img")).isEmpty, "loops left attached")
-        #expect(Lab.mounts(under: "/run/kaplan").isEmpty, "mounts left under /run/kaplan")
+        #expect(Lab.mounts(under: "/run/kaplan/apply-").isEmpty, "mounts left under /run/kaplan")
         #expect(Lab.sh("/usr/bin/sha256sum", [lab.path("golden.img")]).output == goldenBefore, "the golden image was modified")
 
         // Trees identical, but for what the fix-ups change on purpose.
@@ -117,7 +117,7 @@ import Testing
         #expect(run.stderr.contains("node01.format[home]") && run.stderr.contains("mkfs.xfs needs at least 300MiB"), "\(run.stdout)\(run.stderr)")
         #expect(run.stderr.contains("nothing was written"))
         #expect(Lab.sh("/usr/bin/sha256sum", [lab.path("n1.img")]).output == before)
-        #expect(Lab.loops(of: lab.path("n1.img")).isEmpty && Lab.mounts(under: "/run/kaplan").isEmpty)
+        #expect(Lab.loops(of: lab.path("n1.img")).isEmpty && Lab.mounts(under: "/run/kaplan/apply-").isEmpty)
     }
 
     @Test func failureMidRunNamesNodeAndStepAndCleansUp() throws {
@@ -134,7 +134,7 @@ import Testing
         #expect(run.stdout.contains("node01  KO"))
         #expect(Lab.loops(of: lab.path("n1.img")).isEmpty, "loops left: \(Lab.loops(of: lab.path("n1.img")))")
         #expect(Lab.loops(of: lab.path("golden.img")).isEmpty)
-        #expect(Lab.mounts(under: "/run/kaplan").isEmpty)
+        #expect(Lab.mounts(under: "/run/kaplan/apply-").isEmpty)
         // The same failure as JSON lines: every line matches schemas/events.schema.json.
         let json = try KaplanBinary.run(["apply", "plan.yaml", "--local", "--auto-approve", "--format", "json"], in: lab.url, timeout: 300)
         #expect(json.status == 1)
@@ -182,7 +182,7 @@ import Testing
         #expect(p.terminationReason == .exit, "killed by a signal instead of stopping cleanly")
         if p.terminationStatus != 0 { #expect(stderr.contains("interrupted"), "\(stderr)") }
         #expect(Lab.loops(of: lab.path("n1.img")).isEmpty && Lab.loops(of: lab.path("golden.img")).isEmpty, "loops left attached")
-        #expect(Lab.mounts(under: "/run/kaplan").isEmpty, "mounts left under /run/kaplan")
+        #expect(Lab.mounts(under: "/run/kaplan/apply-").isEmpty, "mounts left under /run/kaplan")
     }
 
     @Test func refusesTheGoldenAndBusyTargets() throws {
