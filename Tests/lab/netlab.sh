@@ -140,10 +140,17 @@ shape() {
   local bits eff burst limit
   bits=$(rate_bits "$rate")
   eff=$((bits * 1514 / 1538))
-  # burst: 1 ms worth of bytes, at least 4 full frames (tbf must hold one whole GSO segment train per token
-  # refill); limit: 10 ms of queue at the rate, at least 64 KiB, so TCP sees the bottleneck, not a tail drop.
-  burst=$((eff / 8 / 1000)); ((burst >= 6056)) || burst=6056
-  limit=$((eff / 8 / 100)); ((limit >= 65536)) || limit=65536
+  # burst: 1 ms worth of bytes, and at least one whole GSO segment (64 KiB + headers). A smaller burst makes tbf
+  # cut every GSO segment into 1514-byte frames, each then crossing veth, bridge and TCP on its own: at 100 Mbit
+  # that costs ~6x the CPU of the link itself (iperf3: 1.7 vs 0.3 CPU-s per 8 s, same 94 Mbit/s), a cost of the
+  # emulation, not of a real link (a switch forwards in hardware, a NIC coalesces with GRO), and with 16 nodes
+  # on 2 cores it was the bottleneck. The average rate stays R; bursts last ≤ 5.6 ms at 100 Mbit.
+  # limit: 10 ms of queue at the rate, at least four bursts, so TCP sees the bottleneck, not a tail drop, and a UDP
+  # sender that batches (UDP GSO, ~60 KB a packet) is held back by its socket buffer (2-3 batches in flight), not
+  # dropped at the queue — a dropped packet frees its socket memory at once and gives no backpressure at all. (A
+  # real NIC's queue holds 1000 packets of any size.)
+  burst=$((eff / 8 / 1000)); ((burst >= 70000)) || burst=70000
+  limit=$((eff / 8 / 100)); ((limit >= 4 * burst)) || limit=$((4 * burst))
   tc -n "$ns" qdisc replace dev "$dev" root tbf rate "${eff}bit" burst "$burst" limit "$limit" ||
     die "tc tbf on $ns/$dev failed (rate $rate): is the sch_tbf qdisc in this kernel? (tc qdisc add … tbf)"
 }
@@ -152,6 +159,16 @@ shape() {
 set_loss() {
   local ns=$1 pct=$2 per
   per=$(loss_permyriad "$pct")
+  # A real link loses frames one by one. A sender that batches UDP datagrams (UDP GSO: kaplan's multicast) hands
+  # the bridge one packet per batch; with loss on, the switch port towards the node cuts batches into datagrams
+  # (no tx-udp-segmentation on that port), so the rule below drops single datagrams, not whole batches.
+  local sw=${ns%-*}-switch port=${ns##*-} seg=on
+  ((per == 0)) || seg=off
+  if ip netns list | grep -qx -- "$sw\( .*\)\?"; then
+    command -v ethtool >/dev/null || die "ethtool is missing (Debian: ethtool; scripts/setup installs it): loss needs it"
+    ip netns exec "$sw" ethtool -K "$port" tx-udp-segmentation $seg >/dev/null ||
+      die "cannot set tx-udp-segmentation $seg on $sw/$port (ethtool -K)"
+  fi
   ip netns exec "$ns" nft delete table netdev kaplanlab 2>/dev/null || true
   ((per == 0)) && return 0
   local match
@@ -261,6 +278,10 @@ cmd_up() {
 
   ip -n "$sw" link set lo up
   ip -n "$sw" link add br0 type bridge stp_state 0 forward_delay 0
+  # A switch does not run the host's firewall: where br_netfilter is loaded, bridged frames would otherwise go
+  # through iptables (per frame, per port). The sysctl is per namespace; absent without br_netfilter.
+  ip netns exec "$sw" sysctl -qw net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 \
+    net.bridge.bridge-nf-call-arptables=0 2>/dev/null || true
   ip netns exec "$sw" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
 
   local i ns port addr node
