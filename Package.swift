@@ -28,6 +28,8 @@ let package = Package(
         .target(name: "KaplanYAML", dependencies: ["CYAML"], exclude: ["README.md"]),
         .target(name: "KaplanFdisk", dependencies: ["CFdisk", "CBlkid"], exclude: ["README.md"]),
         .target(name: "KaplanArchive", dependencies: ["CArchive", "KaplanDigest"], exclude: ["README.md"]),
+        // Reed–Solomon erasure code over ISA-L: the multicast transport's repair blocks.
+        .target(name: "KaplanErasure", dependencies: ["CIsal"], exclude: ["README.md"]),
 
         // Plain values: Plan, sizes, ids, source ranges, diagnostics.
         .target(name: "KaplanModel", exclude: ["README.md"], linkerSettings: [.linkedLibrary("m")]),
@@ -47,7 +49,7 @@ let package = Package(
         .target(
             name: "KaplanNetwork",
             dependencies: [
-                "KaplanEngine", "KaplanModel", "KaplanGraph", "KaplanDigest", "CIsal",
+                "KaplanEngine", "KaplanModel", "KaplanGraph", "KaplanDigest", "KaplanErasure",
                 .product(name: "Crypto", package: "swift-crypto"),
             ], exclude: ["README.md"]),
 
@@ -76,7 +78,8 @@ let package = Package(
         .testTarget(name: "KaplanCLITests", dependencies: ["KaplanCLI", "kaplan"]),
         .testTarget(name: "KaplanFdiskTests", dependencies: ["KaplanFdisk"]),
         .testTarget(name: "KaplanArchiveTests", dependencies: ["KaplanArchive", "KaplanDigest"]),
-        .testTarget(name: "KaplanNetworkTests", dependencies: ["KaplanNetwork", "KaplanEngine", "KaplanModel"]),
+        .testTarget(name: "KaplanErasureTests", dependencies: ["KaplanErasure"]),
+        .testTarget(name: "KaplanNetworkTests", dependencies: ["KaplanNetwork", "KaplanErasure", "KaplanEngine", "KaplanModel"]),
         .testTarget(name: "KaplanSimulatorTests", dependencies: ["KaplanSimulator", "KaplanModel"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 import Foundation
+import KaplanErasure
 import Testing
 
 @testable import KaplanNetwork

@@ -1,4 +1,5 @@
 import Foundation
+import KaplanErasure
 
 /// How a chunk's datagrams are grouped for forward error correction: the chunk's `count` data fragments form
 /// blocks of `blockSize` (the last block may be shorter); a block's parity fragment p (0 ≤ p < `parityStride`) has

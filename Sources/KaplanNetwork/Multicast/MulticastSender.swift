@@ -1,4 +1,5 @@
 import Foundation
+import KaplanErasure
 
 /// The golden's side of the multicast transport: sends every sealed chunk of the spool to the group as
 /// datagrams, repairs first (what receivers report missing, merged: one retransmission serves every receiver that

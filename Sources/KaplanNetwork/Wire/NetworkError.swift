@@ -7,7 +7,9 @@ import Glibc
 /// Codes used by the wire layer: `connect-failed`, `listen-failed`, `accept-failed`, `timeout`, `closed`,
 /// `io`, `auth-failed`, `server-not-authenticated`, `bad-handshake`, `version-mismatch`, `wrong-session`,
 /// `bad-name`, `frame-too-large`, `frame-forged`, `bad-frame`, `chunk-forged`, `bad-chunk`, `wrong-stream`,
-/// `key-file`; multicast: `bad-group`, `no-interface`, `bad-fec`, `fec-short`, `fec-singular`.
+/// `key-file`; multicast: `bad-group`, `no-interface`, `bad-fec`, `no-segmentation` (internal: the device cannot
+/// segment UDP batches; the socket falls back to one datagram per call). The erasure code itself throws
+/// `ErasureError` (KaplanErasure).
 public struct NetworkError: Error, Sendable, Hashable, CustomStringConvertible {
     /// Stable machine-readable code, such as `timeout` or `frame-forged`.
     public var code: String

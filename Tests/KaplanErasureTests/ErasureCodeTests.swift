@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import KaplanNetwork
+@testable import KaplanErasure
 
 /// The multicast erasure code: any k of a block's data + parity fragments rebuild its data, for every shape the
 /// transport may use; parity matches an independent GF(2^8) Cauchy computation; errors carry stable codes.
@@ -84,7 +84,7 @@ struct ErasureCodeTests {
                 for i in 0..<n where !lost.contains(i) { present[i] = i < k ? data[i] : parity[i - k] }
                 #expect {
                     try code.recover(present: present, length: length)
-                } throws: { ($0 as? NetworkError)?.code == "fec-short" }
+                } throws: { ($0 as? ErasureError)?.code == "fec-short" }
             }
         }
     }
@@ -107,7 +107,7 @@ struct ErasureCodeTests {
                     for i in 0..<n where !lost.contains(i) { present[i] = i < k ? data[i] : parity[i - k] }
                     #expect {
                         try code.recover(present: present, length: length)
-                    } throws: { ($0 as? NetworkError)?.code == "fec-short" }
+                    } throws: { ($0 as? ErasureError)?.code == "fec-short" }
                     short += 1
                 }
             }
@@ -215,7 +215,7 @@ struct ErasureCodeTests {
                 let parity = code.parity(10..<(10 + lost.count), data: data, length: length)
                 var present: [Int: UnsafeRawBufferPointer] = [:]
                 for i in 0..<kHere where !lost.contains(i) { present[i] = data[i] }
-                let rebuilt = try parity.withRawBuffers { raw throws(NetworkError) in
+                let rebuilt = try parity.withRawBuffers { raw throws(ErasureError) in
                     for (p, fragment) in raw.enumerated() { present[kHere + 10 + p] = fragment }
                     return try code.recover(present: present, length: length)
                 }
@@ -246,10 +246,11 @@ struct ErasureCodeTests {
             #expect(error.code == "fec-short")
             #expect(error.message.contains("7 of its fragments arrived"), "\(error)")
             #expect(error.message.contains("1 more repair"), "\(error)")
+            #expect(error.description.hasPrefix("fec-short: ") && error.cause == nil, "\(error)")
         }
         #expect {
             try ErasureCode(dataCount: 1, maxParity: 0).recover(present: [Int: [UInt8]](), length: 100)
-        } throws: { ($0 as? NetworkError)?.code == "fec-short" }
+        } throws: { ($0 as? ErasureError)?.code == "fec-short" }
     }
 
     @Test(arguments: [(0, 4), (-1, 0), (1, -1), (200, 56), (255, 1), (256, 0), (1, 255), (Int.max, 1), (1, Int.max)])
@@ -278,7 +279,7 @@ struct ErasureCodeTests {
         for index in [-1, 3, 300] {
             #expect {
                 try code.recover(present: [0: [1, 2], index: [3, 4]], length: 2)
-            } throws: { ($0 as? NetworkError)?.code == "bad-fec" }
+            } throws: { ($0 as? ErasureError)?.code == "bad-fec" }
         }
     }
 

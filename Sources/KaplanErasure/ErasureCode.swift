@@ -31,9 +31,9 @@ public struct ErasureCode: Sendable {
     private let parityTables: [UInt8]
 
     /// A code for blocks of `k` data fragments with up to `maxParity` parity fragments each; `bad-fec` outside the limits.
-    public init(dataCount k: Int, maxParity: Int) throws(NetworkError) {
+    public init(dataCount k: Int, maxParity: Int) throws(ErasureError) {
         guard k >= 1, maxParity >= 0, k <= Self.maxFragments - maxParity else {
-            throw NetworkError(
+            throw ErasureError(
                 "bad-fec",
                 "an erasure code with \(k) data and \(maxParity) parity fragments per block is not possible: it needs at "
                     + "least 1 data fragment, 0 or more parity fragments, and at most \(Self.maxFragments) fragments in "
@@ -101,12 +101,12 @@ public struct ErasureCode: Sendable {
     /// than `dataCount` fragments are present the lowest indices are used (data first, which is the cheapest).
     /// Throws `fec-short` with fewer than `dataCount` fragments and `bad-fec` for an index outside the code.
     /// Rebuilt bytes are only as good as the input: fragments must be authenticated before they get here.
-    public func recover(present: [Int: UnsafeRawBufferPointer], length: Int) throws(NetworkError) -> [Int: [UInt8]] {
+    public func recover(present: [Int: UnsafeRawBufferPointer], length: Int) throws(ErasureError) -> [Int: [UInt8]] {
         let k = dataCount
         let total = k + maxParity
         precondition(length >= 0 && length <= Int(Int32.max), "ErasureCode: fragment length \(length) out of range")
         for index in present.keys where index < 0 || index >= total {
-            throw NetworkError(
+            throw ErasureError(
                 "bad-fec",
                 "fragment index \(index) is outside this block's 0..<\(total) (\(k) data + \(maxParity) parity); "
                     + "the sender and this receiver disagree on the block layout (check both run the same kaplan version)")
@@ -114,7 +114,7 @@ public struct ErasureCode: Sendable {
         let missing = (0..<k).filter { present[$0] == nil }
         if missing.isEmpty { return [:] }
         guard present.count >= k else {
-            throw NetworkError(
+            throw ErasureError(
                 "fec-short",
                 "cannot rebuild \(missing.count) lost data fragment(s) of a block: \(present.count) of its fragments "
                     + "arrived and any \(k) are needed; ask the sender for \(k - present.count) more repair fragment(s)")
@@ -134,11 +134,11 @@ public struct ErasureCode: Sendable {
         }
         var inverse = [UInt8](repeating: 0, count: e * e)
         guard gf_invert_matrix(&square, &inverse, Int32(e)) == 0 else {
-            throw NetworkError(
+            throw ErasureError(
                 "fec-singular",
                 "the erasure code's matrix for fragments \(used) of a \(k)+\(maxParity) code is not invertible; "
                     + "this is a bug in kaplan or ISA-L (libisal), please report it with these numbers",
-                cause: "gf_invert_matrix failed")
+                cause: "gf_invert_matrix returned non-zero for a \(e) × \(e) block")
         }
         // One decode row per lost fragment, over the sources in `used` order (kept data, then parity).
         var decode = [UInt8](repeating: 0, count: e * k)
@@ -163,10 +163,10 @@ public struct ErasureCode: Sendable {
     }
 
     /// `recover(present:length:)` for fragments held in arrays.
-    public func recover(present: [Int: [UInt8]], length: Int) throws(NetworkError) -> [Int: [UInt8]] {
+    public func recover(present: [Int: [UInt8]], length: Int) throws(ErasureError) -> [Int: [UInt8]] {
         let entries = Array(present)
         let result = Self.withRawBuffers(entries.map(\.value)) { buffers in
-            Result { () throws(NetworkError) in
+            Result { () throws(ErasureError) in
                 try recover(present: Dictionary(uniqueKeysWithValues: zip(entries.map(\.key), buffers)), length: length)
             }
         }
