@@ -105,7 +105,7 @@ final class DownstreamServer: @unchecked Sendable {
                 socket.close()
                 continue
             }
-            let w = Worker("kaplan-data-serve") { [self] in serve(socket) }
+            let w = Worker("kaplan-data-serve", priority: .dataPath) { [self] in serve(socket) }
             lock.lock()
             workers.removeAll { $0.join(timeout: 0) }
             workers.append(w)

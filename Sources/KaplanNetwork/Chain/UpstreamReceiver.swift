@@ -40,7 +40,7 @@ final class UpstreamReceiver: @unchecked Sendable {
         socket?.shutdown()
         socket = nil
         lock.unlock()
-        let w = Worker("kaplan-upstream") { [self] in receive(from: upstream, upstreamName: upstreamName, generation: mine) }
+        let w = Worker("kaplan-upstream", priority: .dataPath) { [self] in receive(from: upstream, upstreamName: upstreamName, generation: mine) }
         lock.lock()
         workers.append(w)
         lock.unlock()

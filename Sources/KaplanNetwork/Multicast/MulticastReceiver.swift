@@ -54,7 +54,7 @@ final class MulticastReceiver: @unchecked Sendable {
     /// Starts receiving, delivering and reporting.
     func start() {
         workers = [
-            Worker("kaplan-multicast-receive") { [self] in receiveLoop() },
+            Worker("kaplan-multicast-receive", priority: .dataPath) { [self] in receiveLoop() },
             Worker("kaplan-multicast-deliver") { [self] in deliverLoop() },
             Worker("kaplan-multicast-report") { [self] in reportLoop() },
         ]

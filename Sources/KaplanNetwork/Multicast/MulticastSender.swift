@@ -79,7 +79,7 @@ final class MulticastSender: @unchecked Sendable {
 
     /// Starts the sending thread.
     func start() {
-        worker = Worker("kaplan-multicast-send") { [self] in run() }
+        worker = Worker("kaplan-multicast-send", priority: .dataPath) { [self] in run() }
     }
 
     /// Stops sending and waits for the thread.
