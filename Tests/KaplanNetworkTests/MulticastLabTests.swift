@@ -157,11 +157,15 @@ import Testing
     /// The forged and foreign counts of an agent's last multicast line.
     static func drops(_ log: String) -> (forged: Int, foreign: Int) {
         guard let line = log.split(separator: "\n").last(where: { $0.contains("multicast:") && $0.contains("dropped") }) else { return (0, 0) }
-        let words = line.split(separator: " ")
-        func before(_ word: String) -> Int {
-            guard let i = words.firstIndex(where: { $0.hasPrefix(word) }), i > 0 else { return 0 }
-            return Int(words[i - 1]) ?? 0
+        // "…; dropped N forged, M of another session or stream, K malformed"
+        let words = line.split(separator: ";").last.map { $0.split(separator: " ") } ?? []
+        func before(_ phrase: [Substring]) -> Int {
+            guard phrase.count <= words.count else { return 0 }
+            for i in 1...(words.count - phrase.count) where Array(words[i..<(i + phrase.count)]) == phrase {
+                return Int(words[i - 1]) ?? 0
+            }
+            return 0
         }
-        return (before("forged"), before("of"))
+        return (before(["forged,"]), before(["of", "another", "session"]))
     }
 }

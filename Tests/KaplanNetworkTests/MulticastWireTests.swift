@@ -102,6 +102,37 @@ import Testing
         #expect(sealed1.count == 500)
     }
 
+    /// Batching: datagrams queued on a segmenting sender (UDP GSO) arrive as the same datagrams, in order, with
+    /// their own lengths (a shorter one ends a batch); the receiver gets some as coalesced reads (UDP GRO) and
+    /// hands them out one by one, cutting nothing.
+    @Test func batchedDatagramsArriveOneByOneAndIntact() throws {
+        let rx = try UDPSocket.receiver(group: "127.0.0.1", port: 0, interface: nil, receiveBuffer: 8 << 20)
+        defer { rx.close() }
+        let port = SocketSupport.endpoint(of: rx.fd, peer: false).port
+        let tx = try UDPSocket.sender(interface: nil, ttl: 1, sendBuffer: 1 << 20)
+        defer { tx.close() }
+        let size = 1200
+        try #require(tx.segment(size: size), "this kernel has UDP_SEGMENT (Linux ≥ 4.18)")
+        let destination = UDPSocket.address("127.0.0.1", port: port)!
+        // 3 full batches and a bit, a short datagram in the middle of a run, and a short one at the end.
+        var sent: [[UInt8]] = []
+        for i in 0..<(UDPSocket.batchLimit * 3 + 7) {
+            let length = i == 50 ? 333 : (i == UDPSocket.batchLimit * 3 + 6 ? 17 : size)
+            sent.append((0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i) })
+        }
+        for d in sent { #expect(try d.withUnsafeBytes { try tx.queue($0, to: destination) }) }
+        #expect(try tx.flush())
+        var got: [[UInt8]] = []
+        var buffer = [UInt8](repeating: 0, count: 2048)
+        while got.count < sent.count {
+            guard let n = try buffer.withUnsafeMutableBytes({ try rx.receive(into: $0, timeout: .seconds(2)) }) else { break }
+            got.append(Array(buffer[0..<n]))
+        }
+        #expect(got.count == sent.count)
+        #expect(got == sent)
+        #expect(rx.coalescedReads > 0, "the receiver should have read batches whole (UDP_GRO)")
+    }
+
     /// The whole data path over loopback: the producer's sealed chunks in a spool, the sender, a receiver that
     /// drops every 50th datagram it is given the first time (loss) and reports to the sender directly; every chunk
     /// arrives intact and in order, rebuilt from parity repairs.

@@ -256,7 +256,7 @@ public final class ChainAgent: @unchecked Sendable {
         if let m = multicast_ {
             let s = m.statistics
             m.stop()
-            log("\(name): multicast: \(s.datagrams) datagrams, \(s.rebuilt) fragments rebuilt from parity, \(s.duplicates) duplicates, \(s.ahead) beyond the window, \(s.overflow) lost to a full receive buffer; dropped \(s.forged) forged, \(s.foreign) of another session or stream, \(s.malformed) malformed")
+            log("\(name): multicast: \(s.datagrams) datagrams (\(m.socket.coalescedReads) reads of several at once), \(s.rebuilt) fragments rebuilt from parity, \(s.duplicates) duplicates, \(s.ahead) beyond the window, \(s.overflow) lost to a full receive buffer; dropped \(s.forged) forged, \(s.foreign) of another session or stream, \(s.malformed) malformed")
         }
         socket.shutdown()
         reader.join(timeout: 10)

@@ -292,6 +292,10 @@ final class MulticastSender: @unchecked Sendable {
 
     private func run() {
         var datagram = [UInt8](repeating: 0, count: fragmentSize + DatagramCodec.overhead)
+        // Full datagrams go out in kernel-segmented batches (UDP GSO); every work item below ends with a flush, and
+        // so does every pause of the pacer, so nothing waits in a batch.
+        socket.segment(size: fragmentSize + DatagramCodec.overhead)
+        func flush() -> Bool { (try? socket.flush()) ?? false }
         var tokens = 0.0
         var lastRefill = monotonicSeconds()
         var pacing: Double? = maxRate
@@ -314,6 +318,7 @@ final class MulticastSender: @unchecked Sendable {
                 tokens = min(tokens + (now - lastRefill) * pacing, 64 * 1024 * 8)
                 lastRefill = now
                 if tokens >= cost { tokens -= cost; return }
+                _ = flush()
                 let wait = (cost - tokens) / pacing
                 usleep(UInt32(max(50, min(10_000, wait * 1e6))))
             }
@@ -324,7 +329,7 @@ final class MulticastSender: @unchecked Sendable {
                 codec.build(chunk: chunk, fragment: UInt16(fragment), count: UInt16(count), payload: payload, into: $0)
             }
             pace(length)
-            return (try? datagram.withUnsafeBytes { try socket.send(UnsafeRawBufferPointer(rebasing: $0[0..<length]), to: destination) }) ?? false
+            return (try? datagram.withUnsafeBytes { try socket.queue(UnsafeRawBufferPointer(rebasing: $0[0..<length]), to: destination) }) ?? false
         }
         func sendData(_ sealed: [UInt8], chunk: UInt32, fragments: Range<Int>) -> Int? {
             let count = (sealed.count + fragmentSize - 1) / fragmentSize
@@ -336,7 +341,7 @@ final class MulticastSender: @unchecked Sendable {
                 if !ok { return nil }
                 bytes += upper - lower + DatagramCodec.overhead
             }
-            return bytes
+            return flush() ? bytes : nil
         }
         func sendParity(_ sealed: [UInt8], chunk: UInt32, block: Int, first: Int, count n: Int) -> Int? {
             let count = (sealed.count + fragmentSize - 1) / fragmentSize
@@ -347,7 +352,7 @@ final class MulticastSender: @unchecked Sendable {
                 if !(p.withUnsafeBytes { emit(chunk: chunk, fragment: index, count: count, payload: $0) }) { return nil }
                 bytes += p.count + DatagramCodec.overhead
             }
-            return bytes
+            return flush() ? bytes : nil
         }
         func account(datagrams: Int, bytes: Int, repair: Bool) {
             condition.lock()
