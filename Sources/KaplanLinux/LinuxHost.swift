@@ -212,7 +212,7 @@ public final class LinuxHost: KaplanEngine.Host, Sendable {
         switch target {
         case .image(let file):
             for e in layout.entries where !extended.contains(e.id) {
-                let loop = try Loop.attach(file, offset: e.start * Layout.sectorSize, size: e.sectors * Layout.sectorSize)
+                let loop = try Loop.attach(file, offset: e.start * Layout.sectorSize, size: e.sectors * Layout.sectorSize, directIO: true)
                 disk.loops.append(loop)
                 disk.partitionDevices[e.number] = loop
             }

@@ -5,8 +5,20 @@ import KaplanEngine
 /// to create partition nodes; read-only ones for the golden.
 enum Loop {
     /// Attaches `file` (or a byte range of it) and returns the loop device.
-    static func attach(_ file: String, offset: UInt64 = 0, size: UInt64? = nil, readOnly: Bool = false) throws -> String {
-        var args = ["--find", "--show"]
+    ///
+    /// `directIO`: the loop writes to the file with O_DIRECT (the targets' partitions), so what a clone writes is
+    /// cached once (by its filesystem) instead of twice (filesystem, then the image file's page cache) and copied
+    /// once: writing 1 GiB into ext4 on such a loop and syncing took 1.1 s and 0.5 CPU-s here, against 5.1 s and
+    /// 5.2 CPU-s buffered. Where the kernel or the file's filesystem refuses it, the loop is attached buffered.
+    static func attach(_ file: String, offset: UInt64 = 0, size: UInt64? = nil, readOnly: Bool = false, directIO: Bool = false) throws -> String {
+        if directIO, let device = try? attach(file, offset: offset, size: size, readOnly: readOnly, extra: ["--direct-io=on"]) {
+            return device
+        }
+        return try attach(file, offset: offset, size: size, readOnly: readOnly, extra: [])
+    }
+
+    private static func attach(_ file: String, offset: UInt64, size: UInt64?, readOnly: Bool, extra: [String]) throws -> String {
+        var args = ["--find", "--show"] + extra
         if readOnly { args.append("--read-only") }
         if offset > 0 { args += ["--offset", String(offset)] }
         if let size { args += ["--sizelimit", String(size)] }
