@@ -5,11 +5,16 @@
 # lab, just before. udpcast (udp-sender/udp-receiver) runs on the same lab for the side-by-side figure.
 #
 #   bench/chain.sh [--big MiB] [--runs "100mbit:1 100mbit:4 1gbit:1 1gbit:4 none:2"] [--udpcast "1gbit:4"]
+#                  [--kaplan PATH]   (default: .build/release/kaplan, built if missing)
 #
 # Per run it prints: link, N, iperf3 Mbit/s, per-node stream goodput (min / median, Mbit/s) = stream bytes / the
 # node's stream-step time, the ratio min/iperf3, the whole deployment's wall time, and each agent's CPU seconds
 # per GiB of stream (an agent relays AND writes its own disk: decrypting, extracting, hashing; the relay share is
-# a part of it); on a second line, the relay's own share (the receiving and serving threads' CPU, sampled from
+# a part of it); then the transfer figure: min per-node goodput from the node's first stream byte to the end of its
+# stream step (its first `progress` event with bytes > 0 → its step-succeeded, both stamped by apply), i.e.
+# without the time a node that finished formatting early waits for the slowest one before the golden starts
+# the stream (the chain starts when every node is ready; udpcast's figures also count from its transfer start),
+# and its ratio to iperf3; on a second line, the relay's own share (the receiving and serving threads' CPU, sampled from
 # /proc by bench/lib/thread-cpu.py, per GiB forwarded). Everything (namespaces, processes, loops, files) is
 # removed at the end, also on failure.
 set -euo pipefail
@@ -18,16 +23,21 @@ source bench/lib/netlab-bench.sh
 big=512
 runs="100mbit:1 100mbit:4 1gbit:1 1gbit:4 none:2"
 udp="1gbit:4"
+k=
 while [ $# -gt 0 ]; do
   case $1 in
     --big) big=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --udpcast) udp=$2; shift 2 ;;
-    *) echo "usage: bench/chain.sh [--big MiB] [--runs 'RATE:N …'] [--udpcast 'RATE:N …']" >&2; exit 64 ;;
+    --kaplan) k=$(realpath "$2"); shift 2 ;;
+    *) echo "usage: bench/chain.sh [--big MiB] [--runs 'RATE:N …'] [--udpcast 'RATE:N …'] [--kaplan PATH]" >&2; exit 64 ;;
   esac
 done
-k=$PWD/.build/release/kaplan
-[ -x "$k" ] || swift build -c release --product kaplan 2>&1 | tail -1
+if [ -z "${k:-}" ]; then
+  k=$PWD/.build/release/kaplan
+  [ -x "$k" ] || swift build -c release --product kaplan 2>&1 | tail -1
+fi
+[ -x "$k" ] || { echo "bench/chain.sh: $k is not an executable kaplan" >&2; exit 64; }
 work=$(mktemp -d /tmp/kaplan-bench-chain.XXXXXX)
 lab=kbch
 sampler=
@@ -67,7 +77,7 @@ policy: { retries: 0 }
 PLAN
   } > "$work/plan.yaml"
 }
-printf '%-8s %3s %10s %12s %12s %7s %8s %s\n' link N iperf3 min-Mbit/s med-Mbit/s ratio wall-s "agent CPU-s/GiB (node1..N)"
+printf '%-8s %3s %10s %12s %12s %7s %8s %12s %7s %s\n' link N iperf3 min-Mbit/s med-Mbit/s ratio wall-s xfer-min xratio "agent CPU-s/GiB (node1..N)"
 for r in $runs; do
   rate=${r%:*} n=${r#*:}
   "$NETLAB" up $lab "$n" --rate "$rate" >/dev/null
@@ -84,21 +94,26 @@ for r in $runs; do
       > "$work/agent$i.log" 2>&1 &
     pids+=($!)
   done
+  head -1 /proc/stat > "$work/stat0"
   t0=$(date +%s.%N)
   status=0
   "$NETLAB" exec $lab g -- timeout 900 "$k" apply "$work/plan.yaml" --auto-approve --format json > "$work/server.jsonl" 2>"$work/server.err" || status=$?
   t1=$(date +%s.%N)
+  head -1 /proc/stat > "$work/stat1"
   for p in "${pids[@]}"; do wait "$p" || true; done
   touch "$work/threads.stop"; wait "$sampler" || true
   python3 - "$work" "$n" "$rate" "$limit" "$status" "$t0" "$t1" <<'PY'
 import json, sys, statistics
 work, n, rate, limit, status, t0, t1 = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4] or 0), int(sys.argv[5]), float(sys.argv[6]), float(sys.argv[7])
-secs, nbytes = {}, {}
+secs, nbytes, first, done = {}, {}, {}, {}
 for line in open(f"{work}/server.jsonl"):
     try: e = json.loads(line)
     except ValueError: continue
     if e.get("event") == "step-succeeded" and e["step"].endswith(".stream"):
         secs[e["step"].split(".")[0]] = e["seconds"]
+        done[e["step"].split(".")[0]] = e["t"]
+    if e.get("event") == "progress" and e.get("bytes", 0) > 0 and e["node"] not in first:
+        first[e["node"]] = (e["t"], e["bytes"])
     if e.get("event") == "report":
         for o in e["nodes"]: nbytes[o["node"]] = o["bytes"]
 rates = [nbytes[k] * 8 / secs[k] / 1e6 for k in secs if k in nbytes and secs[k] > 0]
@@ -112,7 +127,12 @@ if not rates or status not in (0,):
     print(f"{rate:<8} {n:>3}   FAILED (apply exit {status}); see {work}/server.err"); sys.exit(0)
 mn, md = min(rates), statistics.median(rates)
 ratio = f"{mn/limit*100:.1f}%" if limit else "-"
-print(f"{rate:<8} {n:>3} {limit:>10.1f} {mn:>12.1f} {md:>12.1f} {ratio:>7} {t1-t0:>8.1f} " + " ".join(f"{c:.2f}" for c in cpu))
+xfer = [(nbytes[k] - first[k][1]) * 8 / (done[k] - first[k][0]) / 1e6 for k in done
+        if k in first and k in nbytes and done[k] > first[k][0]]
+xmn = min(xfer) if len(xfer) == len(rates) else float("nan")
+xratio = f"{xmn/limit*100:.1f}%" if limit and xmn == xmn else "-"
+print(f"{rate:<8} {n:>3} {limit:>10.1f} {mn:>12.1f} {md:>12.1f} {ratio:>7} {t1-t0:>8.1f} {xmn:>12.1f} {xratio:>7} "
+      + " ".join(f"{c:.2f}" for c in cpu))
 # The relay's own share: the threads that receive and verify (kaplan-upstream) and serve the next node
 # (kaplan-data-serve, named kaplan-data-ser by Linux), per GiB forwarded; the last node forwards nothing.
 try:
@@ -127,6 +147,21 @@ for i in range(1, n):
         relay.append(f"node{i} {(t.get('kaplan-upstream', 0) + t.get('kaplan-data-ser', 0)) / gib:.2f}")
 if relay:
     print(f"{'':<8}     relay CPU-s/GiB forwarded (receive+verify+serve threads): " + ", ".join(relay))
+# The whole machine during the apply (/proc/stat; this kernel charges softirq work to the running task, so the
+# agents' CPU above includes packet processing of the lab's links that lands on their threads).
+try:
+    a, b = ([int(x) for x in open(f"{work}/stat{i}").read().split()[1:9]] for i in (0, 1))
+    d = [y - x for x, y in zip(a, b)]; tot = sum(d) or 1
+    print(f"{'':<8}     machine during apply: user {d[0]*100/tot:.0f}%, system {d[2]*100/tot:.0f}%, softirq {d[6]*100/tot:.0f}%, "
+          f"idle {(d[3]+d[4])*100/tot:.0f}%, steal {d[7]*100/tot:.0f}%")
+except (OSError, ValueError):
+    pass
+# Where a middle node's CPU goes, by thread name (the busiest thread of each name), per GiB of its stream.
+mid = f"node{min(2, n)}"
+gib = nbytes.get(mid, 0) / 2**30
+if gib and threads.get(mid):
+    top = sorted(threads[mid].items(), key=lambda kv: -kv[1])[:6]
+    print(f"{'':<8}     {mid} threads CPU-s/GiB: " + ", ".join(f"{k} {v / gib:.2f}" for k, v in top))
 PY
   "$NETLAB" down $lab >/dev/null
 done

@@ -259,10 +259,11 @@ def krow(argv):
     # krow WORK RATE N LOSS LIMIT
     work, rate, n, loss, limit = argv[0], argv[1], int(argv[2]), argv[3], float(argv[4] or 0)
     a = exit_of(f"{work}/apply")
-    secs, nbytes, ok = {}, {}, 0
-    for _, e in events(work):
+    secs, nbytes, ok, done = {}, {}, 0, {}
+    for t, e in events(work):
         if e.get("event") == "step-succeeded" and e.get("step", "").endswith(".stream"):
             secs[e["step"].split(".")[0]] = e["seconds"]
+            done[e["step"].split(".")[0]] = t
         if e.get("event") == "report":
             for o in e.get("nodes", []):
                 nbytes[o["node"]] = o["bytes"]; ok += 1 if o.get("ok") else 0
@@ -282,8 +283,15 @@ def krow(argv):
         vs = f"; vs udpcast: stream {rates[0] / us:.2f}x, wall {wallrate / uw:.2f}x"
     except (OSError, ValueError, ZeroDivisionError):
         pass
+    # As udpcast's figure: from the golden's start of the stream (its "multicast: streaming to" line; every node
+    # that finished formatting early waits for it inside its stream step) to the node's stream step end.
+    start = next((t for t, line in stamped(f"{work}/apply.err") if "multicast: streaming to" in line), None)
+    xfer = ""
+    if start is not None and done and all(k in nbytes and done[k] > start for k in done):
+        xm = min(nbytes[k] * 8 / (done[k] - start) / 1e6 for k in done)
+        xfer = f"; from stream start: min {xm:.1f} Mbit/s" + (f" ({xm / limit * 100:.1f}%)" if limit else "")
     fmt_row("kaplan", rate, n, loss, limit, rates[0], statistics.median(rates), wall, wallrate,
-            f"{ok} of {n} OK, apply exit {a[2]}{vs}")
+            f"{ok} of {n} OK, apply exit {a[2]}{vs}{xfer}")
 
 def udpwatch(argv):
     # udpwatch OUTJSON DONEFLAG LIMIT_S KILL_BYTES TOTAL VICTIM_FILE VICTIM_SUPERVISOR SURVIVOR_FILE…
@@ -496,7 +504,7 @@ run_kaplan() {
       "$kbin" agent --server 10.213.0.1 --key "$work/session.key" --name node$i --disk "$work/n$i.img" --wait 120
     pids+=("$sup_pid")
     [ "$i" = 2 ] && kill=(--kill node2 $((big * 1048576 * 4 / 10)) \
-      "$(python3 -c "print($big * 8 * 1.048576 / $(rate_mbit "$rate") * 0.8)")" "$sup_pid" kaplan)
+      "$(python3 -c "print($big * 8 * 1.048576 / $(rate_mbit "$rate") * 0.8)")" "$sup_pid" "$(basename "$kbin" | cut -c1-15)")
   done
   [ -n "$stallrun" ] || kill=()
   sup "$work/apply" "${kill[@]}" -- "$NETLAB" exec $lab g -- timeout --kill-after=10 "$t" \

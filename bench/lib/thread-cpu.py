@@ -3,7 +3,7 @@
 
     bench/lib/thread-cpu.py OUT.json STOPFILE [SECONDS]
 
-Every 0.2 s it finds the processes whose command is `kaplan` and whose command line holds `agent` and
+Every 0.2 s it finds the processes whose command starts with `kaplan` (bench/chain.sh --kaplan PATH may name a copy) and whose command line holds `agent` and
 `--name NODE`, reads /proc/PID/task/*/comm and stat (utime + stime), and keeps, per node and thread name, the
 largest CPU seconds seen (threads come and go; a thread's counter only grows). OUT.json is rewritten after every
 sample: {"node1": {"kaplan-upstream": 1.23, "kaplan-data-ser": 0.98, ...}, ...}. It stops when STOPFILE exists
@@ -24,7 +24,7 @@ deadline = time.time() + limit
 def node_of(pid):
     try:
         with open(f"/proc/{pid}/comm") as f:
-            if f.read().strip() != "kaplan":
+            if not f.read().strip().startswith("kaplan"):
                 return None
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             args = f.read().split(b"\0")
