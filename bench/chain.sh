@@ -133,6 +133,12 @@ xmn = min(xfer) if len(xfer) == len(rates) else float("nan")
 xratio = f"{xmn/limit*100:.1f}%" if limit and xmn == xmn else "-"
 print(f"{rate:<8} {n:>3} {limit:>10.1f} {mn:>12.1f} {md:>12.1f} {ratio:>7} {t1-t0:>8.1f} {xmn:>12.1f} {xratio:>7} "
       + " ".join(f"{c:.2f}" for c in cpu))
+if n > 1 and len(xfer) == n:
+    # In chain order (the plan's `order: name`: node1, node10, …, node2, …): a figure that falls along the chain
+    # is lost to the relays, not to the golden.
+    order = sorted(done)
+    print(f"{'':<8}     transfer Mbit/s by node in chain order ({order[0]} first): " + " ".join(
+        f"{(nbytes[k] - first[k][1]) * 8 / (done[k] - first[k][0]) / 1e6:.1f}" for k in order))
 # The relay's own share: the threads that receive and verify (kaplan-upstream) and serve the next node
 # (kaplan-data-serve, named kaplan-data-ser by Linux), per GiB forwarded; the last node forwards nothing.
 try:

@@ -26,15 +26,17 @@ final class Worker: @unchecked Sendable {
         /// The process's own nice value.
         case normal
         /// Threads that move the stream on the wire (the multicast sender and receivers, the chain's receiving and
-        /// serving threads): nice −10 where allowed (root), so that a node busy decrypting, extracting and writing
+        /// serving threads): nice −20 where allowed (root), so that a node busy decrypting, extracting and writing
         /// its own disk — or a golden busy archiving — still refills the link within its few milliseconds of
-        /// socket buffer. Forwarding before the local disk is the chain's whole point, and a multicast sender that
-        /// is late idles the link for every node. Measured in the lab (bench/RESULTS.md): multicast at 100 Mbit to
-        /// 8 nodes sharing 2 cores went from 87.7 % to 96.5 % of iperf3 with the sender's thread reniced.
+        /// socket buffer. Forwarding before the local disk is the chain's whole point (a relay late by δ idles
+        /// every link below it by δ), and a multicast sender that is late idles the link for every node. Measured
+        /// in the lab (bench/RESULTS.md), 2 cores shared by every node: multicast at 100 Mbit to 8 nodes went from
+        /// 87.7 % to 96.5 % of iperf3 at −10; a 16-node chain at 100 Mbit from 96.0–96.7 % at −10 to 97.7–98.5 %
+        /// at −20. These threads block on their sockets; the ones they feed stay the backpressure.
         case dataPath
 
         /// The nice value the thread asks for; nil leaves it alone.
-        var nice: Int32? { self == .dataPath ? -10 : nil }
+        var nice: Int32? { self == .dataPath ? -20 : nil }
     }
 
     /// Starts `body` on its own thread.
