@@ -133,6 +133,37 @@ import Testing
         #expect(rx.coalescedReads > 0, "the receiver should have read batches whole (UDP_GRO)")
     }
 
+    /// A member that never reports holds the sender at the end of its window: the sender stops before the end of
+    /// the stream and counts the time it is held back (the golden's summary line reports it).
+    @Test func aSilentMemberHoldsTheSenderBackAndTheTimeIsCounted() throws {
+        let stream: UInt64 = 78
+        let sealer = ChunkSealer(key: Self.key, session: Self.session, stream: stream)
+        let spool = try ChunkSpool(directory: NSTemporaryDirectory(), session: SessionID.random())
+        defer { spool.close() }
+        for i in 0..<3 {
+            try spool.append(sealer.seal(sequence: UInt64(i), segment: 0, flags: i == 2 ? [.endOfSegment, .endOfStream] : [],
+                                         plaintext: [UInt8](repeating: UInt8(i), count: 5000)), last: i == 2)
+        }
+        // A bound socket nobody reads: the datagrams have somewhere to go and are never answered.
+        let sink = try UDPSocket.receiver(group: "127.0.0.1", port: 0, interface: nil, receiveBuffer: 1 << 20)
+        defer { sink.close() }
+        let port = SocketSupport.endpoint(of: sink.fd, peer: false).port
+        let sendSocket = try UDPSocket.sender(interface: nil, ttl: 1, sendBuffer: 1 << 20)
+        let sender = MulticastSender(
+            socket: sendSocket, destination: UDPSocket.address("127.0.0.1", port: port)!,
+            codec: DatagramCodec(key: Self.key, session: Self.session, stream: stream), spool: spool,
+            fragmentSize: 1000, window: 1, maxRate: nil, layout: BlockLayout(blockSize: 8), onTotal: { _ in })
+        sender.add("n1")
+        sender.start()
+        Thread.sleep(forTimeInterval: 0.5)
+        sender.stop()
+        sendSocket.close()
+        let s = sender.statistics
+        // Each sealed chunk is 6 datagrams of ≤ 1000 bytes; the silent member's window never lets the third out.
+        #expect(s.datagrams > 0 && s.datagrams < 18, "the window should have stopped the sender before the end: \(s)")
+        #expect(s.heldBack > 0.3 && s.heldBack < 1, "held back for most of the 0.5 s: \(s)")
+    }
+
     /// The whole data path over loopback: the producer's sealed chunks in a spool, the sender, a receiver that
     /// drops every 50th datagram it is given the first time (loss) and reports to the sender directly; every chunk
     /// arrives intact and in order, rebuilt from parity repairs.

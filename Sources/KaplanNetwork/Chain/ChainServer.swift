@@ -183,7 +183,8 @@ public final class ChainServer: @unchecked Sendable {
             m.sender.stop()
             let s = m.sender.statistics
             let fresh = s.datagrams - s.repairs
-            let pace = s.slowdowns == 0 ? "" : String(format: "; slowed down %llu time(s) for receivers that could not keep up, last rate %.0f Mbit/s", s.slowdowns, (s.rate ?? 0) / 1e6)
+            var pace = s.slowdowns == 0 ? "" : String(format: "; slowed down %llu time(s) for receivers that could not keep up, last rate %.0f Mbit/s", s.slowdowns, (s.rate ?? 0) / 1e6)
+            if s.heldBack >= 0.05 { pace += String(format: "; held back %.1f s (the slowest node's window, or chunks not produced yet)", s.heldBack) }
             say(String(format: "golden: multicast sent %llu datagrams (%llu MiB): %llu once, %llu repairs (%.1f %%)", s.datagrams, s.bytes >> 20, fresh, s.repairs, fresh > 0 ? Double(s.repairs) * 100 / Double(fresh) : 0) + pace)
         }
         return finish(start: start)

@@ -16,6 +16,9 @@ final class MulticastSender: @unchecked Sendable {
         var slowdowns: UInt64 = 0
         /// The pacing rate at the end (bits per second; nil: the link paced alone).
         var rate: Double?
+        /// Seconds with nothing to send before the stream's end was sent: new chunks were outside the slowest
+        /// member's window, or not produced yet.
+        var heldBack: Double = 0
     }
 
     private struct Receiver {
@@ -364,7 +367,11 @@ final class MulticastSender: @unchecked Sendable {
         while true {
             condition.lock()
             let work = nextWork()
-            if case .wait = work { _ = condition.wait(until: Date(timeIntervalSinceNow: 0.01)) }
+            if case .wait = work {
+                let before = monotonicSeconds()
+                _ = condition.wait(until: Date(timeIntervalSinceNow: 0.01))
+                if total == nil || frontier < total! { stats.heldBack += monotonicSeconds() - before }
+            }
             condition.unlock()
             switch work {
             case .done: return
