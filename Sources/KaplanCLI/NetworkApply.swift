@@ -53,8 +53,9 @@ struct NetworkApply {
             session: "\(plan.name)-serve-\(getpid())", gate: SafetyGate(golden: goldenPath, excludedDisks: plan.exclude.disks),
             compression: .none)
         let startNow = StartSignal()
-        let configuration = ServeConfiguration(
+        var configuration = ServeConfiguration(
             listen: endpoint, minNodes: minNodes, spoolDirectory: spool, acceptLateJoins: autoApprove, startNow: { startNow.isSet })
+        configuration.streamSize = { [printer] in printer.expectStream(bytes: $0) }
         let autoApprove = self.autoApprove
         let server = ChainServer(
             plan: served, key: key, host: host, configuration: configuration, observer: printer,

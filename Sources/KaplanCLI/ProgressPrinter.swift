@@ -11,10 +11,29 @@ final class ProgressPrinter: ExecutionObserver, Sendable {
     let json: Bool
     private let start = Date()
     private let lastProgress = Mutex<[String: (at: Date, bytes: UInt64)]>([:])
+    private let expected = Mutex<UInt64?>(nil)
 
     init(json: Bool) { self.json = json }
 
     private var elapsed: String { String(format: "%7.1fs", Date().timeIntervalSince(start)) }
+
+    /// The stream's size in bytes, once known: stream lines then end with an ETA.
+    func expectStream(bytes: UInt64) { expected.withLock { $0 = bytes } }
+
+    /// A live stream line: bytes so far, the rate over the last second, and the time left at that rate when the
+    /// stream's size is known (`node03.stream 212 MiB of 516 MiB, 11.1 MiB/s, ETA 0:27`).
+    static func streamLine(node: String, bytes: UInt64, rate: Double?, expected: UInt64?) -> String {
+        var line = "\(node).stream \(ByteSize(bytes))"
+        if let expected, expected >= bytes { line += " of \(ByteSize(expected))" }
+        if let rate { line += ", \(ByteSize(UInt64(rate)))/s" }
+        if let expected, expected >= bytes, let rate, rate >= 1 {
+            let left = Int((Double(expected - bytes) / rate).rounded(.up))
+            line += left >= 3600
+                ? String(format: ", ETA %d:%02d:%02d", left / 3600, left / 60 % 60, left % 60)
+                : String(format: ", ETA %d:%02d", left / 60, left % 60)
+        }
+        return line
+    }
 
     /// A session message (joins, the chain, re-links), stamped like the step lines; on standard error in JSON mode.
     func say(_ line: String) {
@@ -48,8 +67,7 @@ final class ProgressPrinter: ExecutionObserver, Sendable {
                 return .some(Double(bytes - p.bytes) / now.timeIntervalSince(p.at))
             }
             if case .some(let r) = rate {
-                let speed = r.map { ", \(ByteSize(UInt64($0)))/s" } ?? ""
-                print("[\(elapsed)] \(node).stream \(ByteSize(bytes))\(speed)")
+                print("[\(elapsed)] " + Self.streamLine(node: node, bytes: bytes, rate: r, expected: expected.withLock { $0 }))
             }
         case .nodeFinished(let o):
             print("[\(elapsed)] \(o.node) \(o.ok ? "OK" : "KO at \(o.failure!.step)")")

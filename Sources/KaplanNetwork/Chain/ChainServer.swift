@@ -170,6 +170,7 @@ public final class ChainServer: @unchecked Sendable {
                     host: host, segments: segments, excluded: plan.exclude.paths, compressed: compressed, chunkSize: chunkSize,
                     sealer: sealer, spool: spool)
                 say("golden: stream ready: \(summary.chunks) chunks, \(summary.bytes) bytes, \(segments.count) filesystem(s)")
+                configuration.streamSize(summary.bytes)
             } catch {
                 say("golden: producing the stream failed: \(error)")
             }

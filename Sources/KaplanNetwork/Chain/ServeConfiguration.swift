@@ -12,6 +12,9 @@ public struct ServeConfiguration: Sendable {
     public var startNow: @Sendable () -> Bool
     /// Multicast: nodes that join after the start are deployed too (their changes are printed, not asked).
     public var acceptLateJoins: Bool
+    /// Told the stream's size (the bytes every node's stream step counts) once the golden has produced all of it:
+    /// the live lines show an ETA from then on.
+    public var streamSize: @Sendable (UInt64) -> Void = { _ in }
 
     /// Creates a configuration.
     public init(listen: Endpoint, minNodes: Int?, spoolDirectory: String, acceptLateJoins: Bool = false,
