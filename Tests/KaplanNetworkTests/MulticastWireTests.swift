@@ -164,6 +164,36 @@ import Testing
         #expect(s.heldBack > 0.3 && s.heldBack < 1, "held back for most of the 0.5 s: \(s)")
     }
 
+    /// A send the kernel refuses (here a datagram larger than any path allows) stops the sender and keeps the
+    /// reason, so the server can stop the session saying why instead of evicting nodes for a "stall".
+    @Test func aRefusedSendStopsTheSenderWithItsReason() throws {
+        let stream: UInt64 = 79
+        let sealer = ChunkSealer(key: Self.key, session: Self.session, stream: stream)
+        let spool = try ChunkSpool(directory: NSTemporaryDirectory(), session: SessionID.random())
+        defer { spool.close() }
+        try spool.append(sealer.seal(sequence: 0, segment: 0, flags: [.endOfSegment, .endOfStream],
+                                     plaintext: [UInt8](repeating: 7, count: 200_000)), last: true)
+        let sink = try UDPSocket.receiver(group: "127.0.0.1", port: 0, interface: nil, receiveBuffer: 1 << 20)
+        defer { sink.close() }
+        let port = SocketSupport.endpoint(of: sink.fd, peer: false).port
+        let sendSocket = try UDPSocket.sender(interface: nil, ttl: 1, sendBuffer: 1 << 20)
+        let sender = MulticastSender(
+            socket: sendSocket, destination: UDPSocket.address("127.0.0.1", port: port)!,
+            codec: DatagramCodec(key: Self.key, session: Self.session, stream: stream), spool: spool,
+            fragmentSize: 70_000, window: 4, maxRate: nil, layout: BlockLayout(blockSize: 8), onTotal: { _ in })
+        sender.add("n1")
+        #expect(sender.failed == nil)
+        sender.start()
+        let deadline = Date().addingTimeInterval(5)
+        while sender.failed == nil && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        sender.stop()
+        sendSocket.close()
+        let failure = try #require(sender.failed, "the sender should have kept why it stopped")
+        #expect(failure.code == "io")
+        #expect(failure.message.contains("larger than the path MTU") && failure.message.contains("transport.interface"), "\(failure)")
+        #expect(sender.statistics.datagrams == 0)
+    }
+
     /// The whole data path over loopback: the producer's sealed chunks in a spool, the sender, a receiver that
     /// drops every 50th datagram it is given the first time (loss) and reports to the sender directly; every chunk
     /// arrives intact and in order, rebuilt from parity repairs.

@@ -29,6 +29,8 @@ public final class ChainServer: @unchecked Sendable {
     private var goldenIdentity = ""
     private var segments: [String] = []
     private var lastEviction = 0.0
+    /// Multicast: the sender's own failure was handled (the session stopped with its reason).
+    private var senderFailureHandled = false
     private var closing = false
     /// The operator approved and the participants were started (late multicast joiners start when probed).
     private var started = false
@@ -542,6 +544,13 @@ public final class ChainServer: @unchecked Sendable {
                     }
                 }
                 for a in live where a.inStream && a.phase == .finished { sender?.remove(a.name) }
+                if let f = sender?.failed, !senderFailureHandled {
+                    // Nothing more can reach any node: stop every one with the golden's own reason, not a stall.
+                    senderFailureHandled = true
+                    let reason = "the golden could not send the multicast stream: \(f.message)" + (f.cause.map { " (\($0))" } ?? "")
+                    say("golden: " + reason)
+                    stopAll(reason: reason)
+                }
                 detectMulticastStall(now: now, data: data)
             } else {
                 // Nodes that became ready after the chain was linked are served by the golden directly.

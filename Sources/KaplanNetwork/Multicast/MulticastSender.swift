@@ -46,6 +46,8 @@ final class MulticastSender: @unchecked Sendable {
     private var receivers: [String: Receiver] = [:]
     private var frontier: UInt32 = 0
     private var total: UInt32?
+    /// Why the sending thread stopped on its own (a send the kernel refused), if it did.
+    private var failure: NetworkError?
     /// Blocks to repair: (chunk << 16 | block) → how many more fragments the neediest receiver needs.
     private var repairs: [UInt64: Int] = [:]
     /// Chunks a receiver never saw at all (a late joiner): sent again whole.
@@ -191,6 +193,13 @@ final class MulticastSender: @unchecked Sendable {
         return (monotonicSeconds() - since, slowest)
     }
 
+    /// Why sending stopped before `stop()` (for example a datagram larger than the path MTU); nil while it runs.
+    var failed: NetworkError? {
+        condition.lock()
+        defer { condition.unlock() }
+        return failure
+    }
+
     /// What was sent so far.
     var statistics: Statistics {
         condition.lock()
@@ -298,7 +307,17 @@ final class MulticastSender: @unchecked Sendable {
         // Full datagrams go out in kernel-segmented batches (UDP GSO); every work item below ends with a flush, and
         // so does every pause of the pacer, so nothing waits in a batch.
         socket.segment(size: fragmentSize + DatagramCodec.overhead)
-        func flush() -> Bool { (try? socket.flush()) ?? false }
+        /// Keeps the first send error for the server (it stops the session and says why), unless stopping anyway.
+        func record(_ error: any Error) {
+            condition.lock()
+            if failure == nil && !stopped {
+                failure = (error as? NetworkError) ?? NetworkError("io", "sending a multicast datagram failed", cause: "\(error)")
+            }
+            condition.unlock()
+        }
+        func flush() -> Bool {
+            do { return try socket.flush() } catch { record(error); return false }
+        }
         var tokens = 0.0
         var lastRefill = monotonicSeconds()
         var pacing: Double? = maxRate
@@ -332,7 +351,9 @@ final class MulticastSender: @unchecked Sendable {
                 codec.build(chunk: chunk, fragment: UInt16(fragment), count: UInt16(count), payload: payload, into: $0)
             }
             pace(length)
-            return (try? datagram.withUnsafeBytes { try socket.queue(UnsafeRawBufferPointer(rebasing: $0[0..<length]), to: destination) }) ?? false
+            do {
+                return try datagram.withUnsafeBytes { try socket.queue(UnsafeRawBufferPointer(rebasing: $0[0..<length]), to: destination) }
+            } catch { record(error); return false }
         }
         func sendData(_ sealed: [UInt8], chunk: UInt32, fragments: Range<Int>) -> Int? {
             let count = (sealed.count + fragmentSize - 1) / fragmentSize
