@@ -292,7 +292,7 @@ transport_props = {
     "ttl": integer("TTL", "Multicast only: IP TTL of data datagrams, 1–255.", 1, 255, 1),
     "fec": obj("Forward error correction", "Multicast only: data source datagrams protected by parity repair "
                "datagrams per block.", {
-                   "data": integer("FEC data", "Source datagrams per block, 1–128.", 1, 128),
+                   "data": integer("FEC data", "Most source datagrams per block, 1–254 (a chunk is cut into equal blocks).", 1, 254),
                    "parity": integer("FEC parity", "Repair datagrams per block, 1–128.", 1, 128),
                }, required=["data", "parity"]),
     "receiver-timeout": string("Receiver timeout", "Multicast only: a receiver silent this long is dropped, "

@@ -37,7 +37,7 @@ import Testing
         var magic = d
         magic[0] = 0x00
         #expect(magic.withUnsafeBytes { codec.open($0) } == .failure(.malformed))
-        #expect(DatagramCodec.payloadSize(mtu: 1500) == 1444)
+        #expect(DatagramCodec.payloadSize(mtu: 1500) == 1448)
     }
 
     /// A real sealed chunk of `plaintext` bytes cut into `size`-byte fragments.
@@ -59,6 +59,46 @@ import Testing
         bytes.withUnsafeBytes {
             a.place(DatagramHeader(sessionTag: 0, streamTag: 0, chunk: chunk, fragment: UInt16(index), count: UInt16(count)), payload: $0)
         }
+    }
+
+    @Test func aChunkIsCutIntoEqualBlocksThatCoverEveryFragmentOnce() throws {
+        // A 1 MiB chunk sealed (1,048,636 bytes) in 1448-byte fragments: 725 data fragments.
+        let layout = BlockLayout(blockSize: 200)
+        #expect(layout.blocks(725) == 4 && layout.size(725) == 182)
+        #expect((0..<4).map { layout.range($0, count: 725).count } == [182, 182, 182, 179])
+        // The old fixed cut would have left a tail block of 125. No block is ever larger than blockSize, and every
+        // count from 1 to 1,500 is covered once, in order, by blocks that differ by less than their number.
+        var bad: [String] = []
+        for size in [1, 2, 7, 128, 200, 254] {
+            let l = BlockLayout(blockSize: size)
+            for count in 1...1500 {
+                var next = 0
+                let ranges = (0..<l.blocks(count)).map { l.range($0, count: count) }
+                for (b, r) in ranges.enumerated() {
+                    if r.lowerBound != next || r.isEmpty || r.count > size { bad.append("size \(size) count \(count) block \(b): \(r)") }
+                    for i in [r.lowerBound, r.upperBound - 1] where l.block(of: i, count: count) != b { bad.append("size \(size) count \(count): fragment \(i) not in block \(b)") }
+                    next = r.upperBound
+                }
+                if next != count { bad.append("size \(size) count \(count): covered \(next)") }
+                if ranges.map(\.count).max()! - ranges.map(\.count).min()! >= ranges.count { bad.append("size \(size) count \(count): uneven \(ranges.map(\.count))") }
+            }
+        }
+        #expect(bad.isEmpty, "\(bad.prefix(5))")
+        // The default's last parity index fits the datagram header's 16 bits.
+        #expect(layout.parityIndex(block: 3, parity: layout.parityStride - 1, count: 725) < 65536)
+    }
+
+    @Test func aLossInTheLastBlockIsAskedForOnceTheChunksLastFragmentArrived() throws {
+        // 5 fragments in blocks [0 1 2] [3 4]; fragment 3 lost. Once fragment 4 (the chunk's last) arrived, block 1
+        // is a loss at once, without waiting for the link to go quiet (the stream's last chunk has nothing after it).
+        var a = FragmentAssembler(window: 2, fragmentSize: 100, layout: BlockLayout(blockSize: 3))
+        a.total = 1
+        let (_, f) = Self.fragments(chunk: 0, plaintext: 440, size: 100)
+        #expect(f.count == 5)
+        for i in [0, 1, 2] { #expect(Self.place(&a, chunk: 0, index: i, count: 5, f[i]) == .stored) }
+        #expect(a.missing(limit: 10, quiet: false).isEmpty)
+        #expect(Self.place(&a, chunk: 0, index: 4, count: 5, f[4]) == .stored)
+        #expect(a.missing(limit: 10, quiet: false) == [FragmentAssembler.Missing(chunk: 0, block: 1, need: 1)])
     }
 
     @Test func assemblerRebuildsFromParityReordersAndBoundsItsWindow() throws {
@@ -197,16 +237,24 @@ import Testing
     /// The whole data path over loopback: the producer's sealed chunks in a spool, the sender, a receiver that
     /// drops every 50th datagram it is given the first time (loss) and reports to the sender directly; every chunk
     /// arrives intact and in order, rebuilt from parity repairs.
-    @Test func loopbackStreamWithLossIsRepaired() throws {
-        let stream: UInt64 = 77
+    /// What a loopback stream delivered and counted.
+    struct LoopbackRun {
+        var delivered: [[UInt8]]
+        var sent: MulticastSender.Statistics
+        var received: MulticastReceiver.Statistics
+        var reports: Int
+        var seconds: Double
+    }
+
+    /// Streams `plaintexts` (one chunk each) from a sender to a receiver over loopback UDP (unicast to 127.0.0.1),
+    /// 1000-byte fragments in blocks of 8, the receiver's reports fed to the sender as the control link would.
+    static func loopbackStream(_ plaintexts: [[UInt8]], stream: UInt64, maxRate: Double, dropEvery: UInt64 = 0) throws -> LoopbackRun {
         let sealer = ChunkSealer(key: Self.key, session: Self.session, stream: stream)
         let spool = try ChunkSpool(directory: NSTemporaryDirectory(), session: SessionID.random())
         defer { spool.close() }
-        var plaintexts: [[UInt8]] = []
-        for i in 0..<12 {
-            let p = (0..<(100_000 + i * 1000)).map { _ in UInt8.random(in: 0...255) }
-            plaintexts.append(p)
-            try spool.append(sealer.seal(sequence: UInt64(i), segment: 0, flags: i == 11 ? [.endOfSegment, .endOfStream] : [], plaintext: p), last: i == 11)
+        let last = plaintexts.count - 1
+        for (i, p) in plaintexts.enumerated() {
+            try spool.append(sealer.seal(sequence: UInt64(i), segment: 0, flags: i == last ? [.endOfSegment, .endOfStream] : [], plaintext: p), last: i == last)
         }
         let receiveSocket = try UDPSocket.receiver(group: "127.0.0.1", port: 0, interface: nil, receiveBuffer: 8 << 20)
         let port = SocketSupport.endpoint(of: receiveSocket.fd, peer: false).port
@@ -215,33 +263,57 @@ import Testing
         let totalBox = Box<UInt32?>(nil)
         let sender = MulticastSender(
             socket: sendSocket, destination: UDPSocket.address("127.0.0.1", port: port)!, codec: codec, spool: spool,
-            fragmentSize: 1000, window: 4, maxRate: 400e6, layout: BlockLayout(blockSize: 8), onTotal: { totalBox.value = $0 })
+            fragmentSize: 1000, window: 4, maxRate: maxRate, layout: BlockLayout(blockSize: 8), onTotal: { totalBox.value = $0 })
         let ring = ChunkRing(capacity: 4)
         let senderBox = Box<MulticastSender?>(sender)
+        let reports = Box(0)
         let receiver = MulticastReceiver(
             socket: receiveSocket, codec: codec, sealer: sealer, ring: ring, window: 4, fragmentSize: 1000,
-            layout: BlockLayout(blockSize: 8), report: { next, complete, missing, _ in senderBox.value?.receipt(from: "n1", next: next, complete: complete, missing: missing) },
-            dropEvery: 50)
+            layout: BlockLayout(blockSize: 8), report: { next, complete, missing, _ in
+                reports.value += 1
+                senderBox.value?.receipt(from: "n1", next: next, complete: complete, missing: missing)
+            }, dropEvery: dropEvery)
         sender.add("n1")
+        let started = Date()
         receiver.start()
         sender.start()
         let reader = ring.register(from: 0)
         var got: [[UInt8]] = []
         let deadline = Date().addingTimeInterval(30)
-        while got.count < 12 && Date() < deadline {
+        while got.count < plaintexts.count && Date() < deadline {
             if let t = totalBox.value { receiver.setTotal(t) }
             let (entry, _) = ring.entry(UInt64(got.count), reader: reader, timeout: .milliseconds(200))
             if let entry { got.append(entry.plaintext) }
         }
+        let seconds = Date().timeIntervalSince(started)
         sender.stop()
         receiver.stop()
         sendSocket.close()
-        #expect(got == plaintexts)
-        let s = sender.statistics
-        let r = receiver.statistics
+        return LoopbackRun(delivered: got, sent: sender.statistics, received: receiver.statistics, reports: reports.value, seconds: seconds)
+    }
+
+    @Test func loopbackStreamWithLossIsRepaired() throws {
+        let plaintexts = (0..<12).map { i in (0..<(100_000 + i * 1000)).map { _ in UInt8.random(in: 0...255) } }
+        let run = try Self.loopbackStream(plaintexts, stream: 77, maxRate: 400e6, dropEvery: 50)
+        #expect(run.delivered == plaintexts)
+        let (s, r) = (run.sent, run.received)
         #expect(r.forged == 0 && r.foreign == 0 && r.malformed == 0)
         #expect(s.repairs > 0 && r.rebuilt > 0 && r.testDropped > 0, "sent \(s), received \(r)")
         print("loopback: \(s.datagrams) datagrams sent, \(s.repairs) repairs for \(r.testDropped) dropped, \(r.rebuilt) rebuilt; \(r.duplicates) duplicates")
+    }
+
+    /// A receiver reports every `reportInterval` (50 ms), not on every datagram: the report loop shares its
+    /// condition with the delivering thread, and a report per wake-up once sent hundreds a second per node.
+    @Test func aReceiverReportsOnItsIntervalNotPerDatagram() throws {
+        // ~1,000 datagrams a second for about a second.
+        let plaintexts = (0..<10).map { [UInt8](repeating: UInt8($0), count: 100_000) }
+        let run = try Self.loopbackStream(plaintexts, stream: 78, maxRate: 8.5e6)
+        #expect(run.delivered == plaintexts)
+        // One report per interval (and the final one), with slack for a loaded machine; never one per datagram.
+        #expect(run.seconds > 0.5, "the stream took \(run.seconds) s: too fast to count reports")
+        #expect(run.reports <= Int(run.seconds / MulticastReceiver.reportInterval) + 3,
+                "\(run.reports) reports in \(run.seconds) s for \(run.received.datagrams) datagrams")
+        print("reports: \(run.reports) in \(String(format: "%.2f", run.seconds)) s for \(run.received.datagrams) datagrams")
     }
 }
 

@@ -416,7 +416,7 @@ public final class ChainServer: @unchecked Sendable {
     private var multicastParameters: MulticastParameters?
 
     /// Data fragments per forward-error-correction block when the plan sets no transport.fec.
-    static let defaultBlockSize = 128
+    static let defaultBlockSize = 200
 
     /// Re-links one node may take before it is given up (every loop bounded: a link that keeps breaking ends KO).
     static let maximumLinks = 100

@@ -7,15 +7,27 @@ import KaplanErasure
 /// it (Cauchy Reed–Solomon, `ErasureCode`), so one repair datagram replaces a different lost datagram at every
 /// receiver that lost one of that block.
 struct BlockLayout: Sendable, Equatable {
-    /// Data fragments per block (transport.fec.data, 128 by default).
+    /// Most data fragments per block (transport.fec.data, 200 by default). A chunk is cut into as few blocks as
+    /// that allows, all of one size (the last may be shorter by less than the block count): no small tail block,
+    /// whose repair would cost more than the others' (the worst node's loss weighs more in a small block).
     let blockSize: Int
     /// Parity fragments a block can have: 255 − blockSize (the code's limit).
     var parityStride: Int { ErasureCode.maxFragments - blockSize }
 
     /// Blocks of a chunk with `count` data fragments.
     func blocks(_ count: Int) -> Int { (count + blockSize - 1) / blockSize }
+    /// Data fragments of each block of a chunk with `count` data fragments (at most `blockSize`).
+    func size(_ count: Int) -> Int {
+        let b = blocks(count)
+        return b == 0 ? blockSize : (count + b - 1) / b
+    }
+    /// The block that data fragment `index` belongs to.
+    func block(of index: Int, count: Int) -> Int { index / size(count) }
     /// The data fragments of block `b`.
-    func range(_ b: Int, count: Int) -> Range<Int> { (b * blockSize)..<min(count, (b + 1) * blockSize) }
+    func range(_ b: Int, count: Int) -> Range<Int> {
+        let s = size(count)
+        return (b * s)..<min(count, (b + 1) * s)
+    }
     /// The fragment index of block `b`'s parity fragment `p`.
     func parityIndex(block b: Int, parity p: Int, count: Int) -> Int { count + b * parityStride + p }
     /// Block and parity number of a parity fragment index, or nil when out of range.
@@ -125,7 +137,7 @@ struct FragmentAssembler {
             }
             slot.have[index] = true
             slot.missingData -= 1
-            block = index / layout.blockSize
+            block = layout.block(of: index, count: count)
             slot.dataPerBlock[block] += 1
             slot.highestData = max(slot.highestData, index)
         } else {
@@ -200,6 +212,9 @@ struct FragmentAssembler {
         return bytes
     }
 
+    /// True when the next chunk in sequence is whole (`takeNext` would return it).
+    var nextIsReady: Bool { slots[next]?.missingData == 0 }
+
     /// True once every chunk of the stream was delivered.
     var isComplete: Bool { total.map { next >= $0 } ?? false }
 
@@ -223,8 +238,10 @@ struct FragmentAssembler {
         while c < horizon && out.count < limit {
             let chunk = UInt32(c)
             if let slot = slots[chunk] {
-                // In the newest chunk, a block counts once a data fragment of a later block arrived.
-                let passedBlocks = !tail && chunk == highest ? (slot.highestData + 1) / layout.blockSize : layout.blocks(slot.count)
+                // In the newest chunk, a block counts once a data fragment of a later block arrived, or the chunk's
+                // last one (a shorter last block, the stream's last chunk: nothing later will come to show it).
+                let passedBlocks = !tail && chunk == highest && slot.highestData < slot.count - 1
+                    ? (slot.highestData + 1) / layout.size(slot.count) : layout.blocks(slot.count)
                 for b in 0..<min(passedBlocks, layout.blocks(slot.count)) where out.count < limit {
                     let need = layout.range(b, count: slot.count).count - slot.dataPerBlock[b] - (slot.parity[b]?.count ?? 0)
                     if need > 0 { out.append(Missing(chunk: chunk, block: UInt16(b), need: UInt16(need))) }

@@ -66,7 +66,7 @@ final class MulticastSender: @unchecked Sendable {
     let holdoff: Double
 
     init(socket: UDPSocket, destination: sockaddr_in, codec: DatagramCodec, spool: ChunkSpool, fragmentSize: Int, window: Int,
-         maxRate: Double?, layout: BlockLayout, proactiveParity: Int = 0, holdoff: Double = 0.25,
+         maxRate: Double?, layout: BlockLayout, proactiveParity: Int = 0, holdoff: Double = 0.1,
          onTotal: @escaping @Sendable (UInt32) -> Void) {
         self.onTotal = onTotal
         self.socket = socket
