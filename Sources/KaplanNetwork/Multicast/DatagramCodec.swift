@@ -7,8 +7,9 @@ struct DatagramHeader: Equatable, Sendable {
     static let size = 16
     /// First byte of every kaplan multicast datagram.
     static let magic: UInt8 = 0x4B  // "K"
-    /// Datagram type: a fragment of a sealed chunk (version 1).
-    static let fragmentType: UInt8 = 0x01
+    /// Datagram type: a fragment of a sealed chunk with an 8-byte tag (version 2; version 1 had a 12-byte tag).
+    /// A kaplan of the other version counts these datagrams as malformed, not as forged.
+    static let fragmentType: UInt8 = 0x02
 
     /// The session id's first 4 bytes (the whole id keys the MAC).
     var sessionTag: UInt32
