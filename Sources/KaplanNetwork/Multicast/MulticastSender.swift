@@ -62,7 +62,8 @@ final class MulticastSender: @unchecked Sendable {
     private var cacheOrder: [UInt32] = []
     private var codes: [Int: ErasureCode] = [:]
     private var worker: Worker?
-    /// A repair asked again within this time of the last retransmission is ignored (it is still on its way).
+    /// A repair asked again within this time of the last retransmission is ignored (it is still on its way). 100 ms:
+    /// two receipt intervals; on a LAN a repair arrives within the sender's ~10 ms of socket buffer.
     let holdoff: Double
 
     init(socket: UDPSocket, destination: sockaddr_in, codec: DatagramCodec, spool: ChunkSpool, fragmentSize: Int, window: Int,
