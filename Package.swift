@@ -79,7 +79,9 @@ let package = Package(
         .testTarget(name: "KaplanFdiskTests", dependencies: ["KaplanFdisk"]),
         .testTarget(name: "KaplanArchiveTests", dependencies: ["KaplanArchive", "KaplanDigest"]),
         .testTarget(name: "KaplanErasureTests", dependencies: ["KaplanErasure"]),
-        .testTarget(name: "KaplanNetworkTests", dependencies: ["KaplanNetwork", "KaplanErasure", "KaplanEngine", "KaplanModel"]),
+        .testTarget(
+            name: "KaplanNetworkTests",
+            dependencies: ["KaplanNetwork", "KaplanErasure", "KaplanEngine", "KaplanModel", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "KaplanSimulatorTests", dependencies: ["KaplanSimulator", "KaplanModel"]),
     ],
     swiftLanguageModes: [.v6]

@@ -2,8 +2,8 @@
 # Multicast transport benchmark (root), side by side with udpcast on the same lab, in the same run.
 #
 #   bench/multicast.sh [--big MiB] [--runs "RATE:N[:LOSS%] …"] [--tools "udpcast kaplan"] [--stall]
-#                      [--kaplan PATH] [--kaplan-max-rate none|PCT] [--udpcast-max-bitrate none|PCT]
-#                      [--keep-logs DIR]
+#                      [--kaplan PATH] [--kaplan-max-rate none|PCT] [--kaplan-fec DATA:PARITY]
+#                      [--udpcast-max-bitrate none|PCT] [--keep-logs DIR]
 #
 # Per RATE:N[:LOSS] it brings up a lab (Tests/lab/netlab.sh up kbmc N --rate RATE --multicast [--loss LOSS]),
 # measures the link limit once (iperf3 TCP goodput golden → n1, bench/lib/netlab-bench.sh, with n1's loss lifted
@@ -27,6 +27,8 @@
 # between progress events and the server's first line about node2 after the kill. udpcast runs twice: with its
 # default --retries-until-drop 200 and with --retries-until-drop 50 (Clonezilla's setting). --runs "" runs it alone.
 #
+# --kaplan-fec DATA:PARITY sets the plan's transport.fec (default: none, kaplan's own default blocks).
+#
 # udpcast runs with --full-duplex --rexmit-hello-interval 100 (faster joins under loss) and, on shaped links,
 # --max-bitrate PCT % of the link (default 95: measured here, it beat no limit at 100 Mbit with and without loss;
 # --udpcast-max-bitrate none turns it off); receivers with --rcvbuf = the lab's rmem_max.
@@ -44,12 +46,13 @@ tools="udpcast kaplan"
 stall=0
 kbin=
 kmax=none
+kfec=
 umax=95
 keep=
 lab=kbmc
 usage() {
   echo "usage: bench/multicast.sh [--big MiB] [--runs 'RATE:N[:LOSS%] …'] [--tools 'udpcast kaplan'] [--stall]" >&2
-  echo "                          [--kaplan PATH] [--kaplan-max-rate none|PCT] [--udpcast-max-bitrate none|PCT]" >&2
+  echo "                          [--kaplan PATH] [--kaplan-max-rate none|PCT] [--kaplan-fec DATA:PARITY] [--udpcast-max-bitrate none|PCT]" >&2
   echo "                          [--keep-logs DIR]" >&2
   exit 64
 }
@@ -61,6 +64,7 @@ while [ $# -gt 0 ]; do
     --stall) stall=1; shift ;;
     --kaplan) kbin=${2:?}; shift 2 ;;
     --kaplan-max-rate) kmax=${2:?}; shift 2 ;;
+    --kaplan-fec) kfec=${2:?}; shift 2 ;;
     --udpcast-max-bitrate) umax=${2:?}; shift 2 ;;
     --keep-logs) keep=${2:?}; shift 2 ;;
     *) usage ;;
@@ -74,6 +78,7 @@ for r in $runs; do
 done
 for t in $tools; do [[ $t == udpcast || $t == kaplan ]] || die "--tools '$t': the tools are udpcast and kaplan"; done
 [[ $kmax == none || $kmax =~ ^[1-9][0-9]*$ ]] || die "--kaplan-max-rate '$kmax': none or a percentage of the link"
+[[ -z ${kfec:-} || $kfec =~ ^[1-9][0-9]*:[0-9]+$ ]] || die "--kaplan-fec '$kfec': DATA:PARITY (transport.fec), e.g. 200:0"
 [[ $umax == none || $umax =~ ^[1-9][0-9]*$ ]] || die "--udpcast-max-bitrate '$umax': none or a percentage of the link"
 has() { [[ " $tools " == *" $1 "* ]]; }
 [[ $(id -u) == 0 ]] || die "must run as root (network namespaces, loop devices); try: sudo $0"
@@ -404,6 +409,7 @@ prepare_kaplan() {
 plan() { # N RATE → plan.yaml
   local maxrate=""
   if [[ $kmax != none && $2 != none ]]; then maxrate=", max-rate: $(($(rate_mbit "$2") * 1000 * kmax / 100))kbit"; fi
+  if [[ -n ${kfec:-} ]]; then maxrate+=", fec: {data: ${kfec%%:*}, parity: ${kfec##*:}}"; fi
   {
     cat <<PLAN
 version: 1

@@ -292,8 +292,8 @@ transport_props = {
     "ttl": integer("TTL", "Multicast only: IP TTL of data datagrams, 1–255.", 1, 255, 1),
     "fec": obj("Forward error correction", "Multicast only: data source datagrams protected by parity repair "
                "datagrams per block.", {
-                   "data": integer("FEC data", "Most source datagrams per block, 1–254 (a chunk is cut into equal blocks).", 1, 254),
-                   "parity": integer("FEC parity", "Repair datagrams per block, 1–128.", 1, 128),
+                   "data": integer("FEC data", "Most source datagrams per block, 1–4096 (a chunk is cut into equal blocks; up to 254 a Cauchy Reed–Solomon code, data + parity ≤ 255; wider blocks a random GF(2^8) code).", 1, 4096),
+                   "parity": integer("FEC parity", "Repair datagrams sent up front with every block, 0–128 (0: only on request).", 0, 128),
                }, required=["data", "parity"]),
     "receiver-timeout": string("Receiver timeout", "Multicast only: a receiver silent this long is dropped, "
                                "100ms–1h.", pattern=DURATION_100MS_1H, default="3s"),

@@ -374,10 +374,10 @@ package struct PlanChecker {
                 "group-not-multicast", "transport.group \(group) is not a multicast address (224.0.0.0/4)",
                 at("transport.group", or: t.range), hint: "use a group such as 232.168.1.201 (source-specific) or 239.x.y.z (site-local)")
         }
-        if t.kind == .multicast, let fec = t.fec, fec.data + fec.parity > 255 {
+        if t.kind == .multicast, let fec = t.fec, fec.data <= 254, fec.data + fec.parity > 255 {
             error(
-                "fec-too-large", "transport.fec: data (\(fec.data)) + parity (\(fec.parity)) is \(fec.data + fec.parity); a block holds at most 255 datagrams (Reed–Solomon over GF(2^8))",
-                at("transport.fec", or: t.range), hint: "use fewer data or parity datagrams per block (e.g. data: 32, parity: 4)")
+                "fec-too-large", "transport.fec: data (\(fec.data)) + parity (\(fec.parity)) is \(fec.data + fec.parity); a block of at most 254 data datagrams (Cauchy Reed–Solomon over GF(2^8)) holds at most 255 datagrams",
+                at("transport.fec", or: t.range), hint: "use fewer parity datagrams, or data 255 or more (a wider block with a random code)")
         }
         if t.kind == .multicast, t.dataPort == t.port {
             error(

@@ -514,8 +514,8 @@ package struct PlanDecoder {
             }
             set("fec", { n -> Transport.FEC? in
                 guard let fec = MappingReader(n, "transport.fec", allowed: PlanKeys.fec, context: context) else { return nil }
-                let data = fec.required("data").flatMap { context.integer($0, "transport.fec.data", in: 1...254) }
-                let parity = fec.required("parity").flatMap { context.integer($0, "transport.fec.parity", in: 1...128) }
+                let data = fec.required("data").flatMap { context.integer($0, "transport.fec.data", in: 1...4096) }
+                let parity = fec.required("parity").flatMap { context.integer($0, "transport.fec.parity", in: 0...128) }
                 guard let data, let parity else { return nil }
                 return Transport.FEC(data: data, parity: parity)
             }) { t.fec = $0 }

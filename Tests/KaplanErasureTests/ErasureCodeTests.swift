@@ -193,6 +193,138 @@ struct ErasureCodeTests {
         }
     }
 
+    // MARK: the random generator (blocks wider than 255 fragments)
+
+    /// The wire format's coefficient, computed independently here: SplitMix64's output function of
+    /// `parity << 32 | column` plus its increment, reduced to 1…255. A change of it would change every parity datagram.
+    static func expectedRandomCoefficient(_ p: Int, _ j: Int) -> UInt8 {
+        var rng = Seeded(state: UInt64(p) << 32 | UInt64(j))
+        return UInt8(rng.next() % 255) + 1
+    }
+
+    @Test func randomParityIsTheStatedCombinationOfTheData() throws {
+        let k = 300, maxParity = 40, length = 21
+        let code = try ErasureCode(dataCount: k, maxParity: maxParity)
+        #expect(code.generator == .random)
+        var rng = Seeded(state: 300)
+        let data = Self.fragments(k, length: length, &rng)
+        // Cached rows (0..<16), rows built per call, and a range across both.
+        for range in [0..<3, 14..<19, 37..<40] {
+            let parity = code.parity(range, data: data, length: length)
+            for (r, p) in range.enumerated() {
+                var expected = [UInt8](repeating: 0, count: length)
+                for j in 0..<k {
+                    let c = Self.expectedRandomCoefficient(p, j)
+                    #expect(c != 0 && c == ErasureCode.randomCoefficient(parity: p, column: j))
+                    for b in 0..<length { expected[b] ^= Self.gfMul(c, data[j][b]) }
+                }
+                #expect(Self.difference(parity[r], expected) == nil, "parity \(p)")
+            }
+        }
+        #expect([ErasureCode.randomCoefficient(parity: 0, column: 0), ErasureCode.randomCoefficient(parity: 1, column: 724),
+                 ErasureCode.randomCoefficient(parity: 1023, column: 4095)] == [Self.expectedRandomCoefficient(0, 0),
+                 Self.expectedRandomCoefficient(1, 724), Self.expectedRandomCoefficient(1023, 4095)])
+    }
+
+    /// A 1 MiB chunk as one block (725 datagrams, the transport's default): losses of 1 to 60 fragments rebuilt
+    /// from that many parity fragments, from parity 0 or from later numbers (a second repair round), byte for byte.
+    @Test(arguments: [1, 2, 7, 16, 60])
+    func aWideBlockRebuildsItsLossesFromAsManyParityFragments(lost e: Int) throws {
+        let k = 725, length = 1448
+        let code = try ErasureCode(dataCount: k, maxParity: 1024)
+        var rng = Seeded(state: UInt64(e))
+        let data = Self.fragments(k, length: length, &rng)
+        var dependent = 0
+        for first in [0, 9, 1024 - e] {
+            let lost = Set((0..<k).shuffled(using: &rng).prefix(e))
+            let parity = code.parity(first..<(first + e), data: data, length: length)
+            var present: [Int: [UInt8]] = [:]
+            for i in 0..<k where !lost.contains(i) { present[i] = data[i] }
+            for (offset, f) in parity.enumerated() { present[k + first + offset] = f }
+            do {
+                let rebuilt = try code.recover(present: present, length: length)
+                #expect(Set(rebuilt.keys) == lost)
+                for (i, bytes) in rebuilt { #expect(Self.difference(bytes, data[i]) == nil, "lost \(e) from \(first): \(i)") }
+            } catch {
+                // Possible (< 0.4 % per pattern), never silent: it must say how many more to ask for.
+                #expect(error.code == "fec-dependent" && (error.moreFragments ?? 0) >= 1, "\(error)")
+                dependent += 1
+            }
+        }
+        #expect(dependent <= 1, "\(dependent) of 3 patterns dependent")
+    }
+
+    /// Over many small loss patterns, e random parity rows determine e lost fragments almost always (theory: 1 in
+    /// ~255 fails, whatever e); a dependent set says how many more it needs, and one or two more rows then rebuild.
+    @Test func randomParityIsAlmostAlwaysIndependentAndSaysWhenNot() throws {
+        let k = 725, length = 1
+        let code = try ErasureCode(dataCount: k, maxParity: 1024)
+        var rng = Seeded(state: 255)
+        let data = Self.fragments(k, length: length, &rng)
+        var dependent = 0, trials = 0
+        for _ in 0..<1500 {
+            let e = Int.random(in: 1...12, using: &rng)
+            let first = Int.random(in: 0...(1024 - e - 2), using: &rng)
+            let lost = Set((0..<k).shuffled(using: &rng).prefix(e))
+            let parity = code.parity(first..<(first + e + 2), data: data, length: length)
+            var present: [Int: [UInt8]] = [:]
+            for i in 0..<k where !lost.contains(i) { present[i] = data[i] }
+            for (offset, f) in parity.prefix(e).enumerated() { present[k + first + offset] = f }
+            trials += 1
+            do {
+                let rebuilt = try code.recover(present: present, length: length)
+                #expect(rebuilt.allSatisfy { data[$0.key] == $0.value } && Set(rebuilt.keys) == lost)
+            } catch {
+                #expect(error.code == "fec-dependent" && error.moreFragments == 1, "\(error)")
+                dependent += 1
+                // The greedy path: with the two spare rows the block is rebuilt (or, rarer still, says so again).
+                for (offset, f) in parity.suffix(2).enumerated() { present[k + first + e + offset] = f }
+                let rebuilt = try code.recover(present: present, length: length)
+                #expect(rebuilt.allSatisfy { data[$0.key] == $0.value } && Set(rebuilt.keys) == lost)
+            }
+        }
+        // Expected ~6 of 1500 (1/255 each); a broken generator (repeated or zero coefficients) fails far more often.
+        print("random parity: \(dependent) of \(trials) loss patterns dependent on their first e rows")
+        #expect(dependent <= 20, "\(dependent) of \(trials) dependent")
+    }
+
+    /// Two parity rows that happen to be dependent on two lost columns: `fec-dependent`, one more fragment
+    /// needed; with a third row the greedy selection skips the dependent one and rebuilds.
+    @Test func aDependentPairOfParityRowsAsksForOneMore() throws {
+        let k = 400, length = 5
+        let code = try ErasureCode(dataCount: k, maxParity: 1024)
+        // Search for rows p < q and columns a < b with c(p,a)·c(q,b) = c(p,b)·c(q,a) (a singular 2 × 2 block).
+        var found: (Int, Int, Int, Int)?
+        search: for p in 0..<40 {
+            for q in (p + 1)..<40 {
+                for a in 0..<60 {
+                    for b in (a + 1)..<60 {
+                        let c = { ErasureCode.randomCoefficient(parity: $0, column: $1) }
+                        if Self.gfMul(c(p, a), c(q, b)) == Self.gfMul(c(p, b), c(q, a)) { found = (p, q, a, b); break search }
+                    }
+                }
+            }
+        }
+        let (p, q, a, b) = try #require(found)
+        var rng = Seeded(state: 2)
+        let data = Self.fragments(k, length: length, &rng)
+        var present: [Int: [UInt8]] = [:]
+        for i in 0..<k where i != a && i != b { present[i] = data[i] }
+        present[k + p] = code.parity(p..<(p + 1), data: data, length: length)[0]
+        present[k + q] = code.parity(q..<(q + 1), data: data, length: length)[0]
+        do {
+            _ = try code.recover(present: present, length: length)
+            Issue.record("a singular pair of parity rows recovered")
+        } catch {
+            #expect(error.code == "fec-dependent" && error.moreFragments == 1, "\(error)")
+            #expect(error.message.contains("ask the sender for 1 more"), "\(error)")
+        }
+        let r = (0..<1024).first { $0 != p && $0 != q }!
+        present[k + r] = code.parity(r..<(r + 1), data: data, length: length)[0]
+        let rebuilt = try code.recover(present: present, length: length)
+        #expect(rebuilt == [a: data[a], b: data[b]])
+    }
+
     // MARK: a chunk as the transport cuts it
 
     @Test func aChunkCutIntoBlocksSurvivesLossesInEveryBlock() throws {
@@ -253,18 +385,25 @@ struct ErasureCodeTests {
         } throws: { ($0 as? ErasureError)?.code == "fec-short" }
     }
 
-    @Test(arguments: [(0, 4), (-1, 0), (1, -1), (200, 56), (255, 1), (256, 0), (1, 255), (Int.max, 1), (1, Int.max)])
+    @Test(arguments: [(0, 4), (-1, 0), (1, -1), (65536, 1), (65537, 0), (1, 65536), (Int.max, 1), (1, Int.max)])
     func badParametersAreBadFec(k: Int, maxParity: Int) {
         do {
             _ = try ErasureCode(dataCount: k, maxParity: maxParity)
             Issue.record("accepted k=\(k) parity=\(maxParity)")
         } catch {
             #expect(error.code == "bad-fec")
-            #expect(error.message.contains("at most 255 fragments"), "\(error)")
+            #expect(error.message.contains("at most 65536 fragments"), "\(error)")
         }
     }
 
-    @Test(arguments: [(255, 0), (1, 254), (128, 127)])
+    /// The generator follows the shape: Cauchy exactly up to 255 fragments in all, random beyond.
+    @Test(arguments: [(255, 0, "cauchy"), (1, 254, "cauchy"), (128, 127, "cauchy"), (200, 56, "random"), (255, 1, "random"),
+                      (256, 0, "random"), (1, 255, "random"), (725, 1024, "random")])
+    func theGeneratorFollowsTheShape(k: Int, maxParity: Int, generator: String) throws {
+        #expect(try ErasureCode(dataCount: k, maxParity: maxParity).generator.rawValue == generator)
+    }
+
+    @Test(arguments: [(255, 0), (1, 254), (128, 127), (65535, 1), (1, 65535)])
     func theLimitsThemselvesAreAccepted(k: Int, maxParity: Int) throws {
         let code = try ErasureCode(dataCount: k, maxParity: maxParity)
         var rng = Seeded(state: 255)

@@ -1,4 +1,5 @@
 import Foundation
+import Crypto
 import KaplanErasure
 import Testing
 
@@ -40,6 +41,26 @@ import Testing
         #expect(DatagramCodec.payloadSize(mtu: 1500) == 1448)
     }
 
+    /// The codec's own HMAC (precomputed pads) is swift-crypto's HMAC-SHA256 under the derived key, byte for byte,
+    /// for bodies around SHA-256's block edges: kaplans of either implementation accept each other's datagrams.
+    @Test func theDatagramTagIsHMACSHA256UnderTheDerivedKey() throws {
+        let codec = DatagramCodec(key: Self.key, session: Self.session, stream: 42)
+        var info = Array("kaplan multicast v1".utf8)
+        Bytes.append(UInt64(42), to: &info)
+        let derived = HKDF<SHA256>.deriveKey(inputKeyMaterial: Self.key.symmetric, salt: Self.session.bytes, info: info, outputByteCount: 32)
+        for length in [0, 1, 55, 56, 63, 64, 65, 119, 1464] {
+            let body = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ length) }
+            let ours = body.withUnsafeBytes { Array(codec.tag($0)) }
+            let reference = Array(HMAC<SHA256>.authenticationCode(for: body, using: derived))
+            #expect(ours == reference, "body of \(length) bytes")
+        }
+        // And a built datagram carries the first 8 bytes of it.
+        let payload = [UInt8](repeating: 9, count: 100)
+        let d = codec.build(chunk: 1, fragment: 2, count: 3, payload: payload)
+        let reference = Array(HMAC<SHA256>.authenticationCode(for: d[0..<(d.count - DatagramCodec.tagSize)], using: derived))
+        #expect(Array(d.suffix(DatagramCodec.tagSize)) == Array(reference.prefix(DatagramCodec.tagSize)))
+    }
+
     /// A real sealed chunk of `plaintext` bytes cut into `size`-byte fragments.
     static func fragments(chunk: UInt32, plaintext: Int, size: Int) -> (sealed: [UInt8], fragments: [[UInt8]]) {
         let sealer = ChunkSealer(key: key, session: session, stream: 5)
@@ -69,7 +90,7 @@ import Testing
         // The old fixed cut would have left a tail block of 125. No block is ever larger than blockSize, and every
         // count from 1 to 1,500 is covered once, in order, by blocks that differ by less than their number.
         var bad: [String] = []
-        for size in [1, 2, 7, 128, 200, 254] {
+        for size in [1, 2, 7, 128, 200, 254, 255, 725, 1024] {
             let l = BlockLayout(blockSize: size)
             for count in 1...1500 {
                 var next = 0
@@ -84,8 +105,58 @@ import Testing
             }
         }
         #expect(bad.isEmpty, "\(bad.prefix(5))")
-        // The default's last parity index fits the datagram header's 16 bits.
         #expect(layout.parityIndex(block: 3, parity: layout.parityStride - 1, count: 725) < 65536)
+        // The default (1024): a 1 MiB chunk is one block of a random code, its parity numbers 0..<1024.
+        let wide = BlockLayout(blockSize: ChainServer.defaultBlockSize)
+        #expect(wide.blocks(725) == 1 && wide.size(725) == 725 && wide.parityStride == 1024)
+        #expect(try ErasureCode(dataCount: 725, maxParity: wide.parityStride).generator == .random)
+        #expect(try ErasureCode(dataCount: 182, maxParity: layout.parityStride).generator == .cauchy)
+        // Every layout's last parity index fits the datagram header's 16 bits for a 4 MiB chunk (2,897 fragments).
+        for size in [1, 200, 254, 255, 1024, BlockLayout.maxBlockSize] {
+            let l = BlockLayout(blockSize: size)
+            let last = l.parityIndex(block: l.blocks(2897) - 1, parity: l.parityStride - 1, count: 2897)
+            #expect(size == 1 || last < 65536, "size \(size): last parity index \(last)")
+            #expect(l.parity(at: last, count: 2897).map { [$0.block, $0.parity] } == [l.blocks(2897) - 1, l.parityStride - 1])
+        }
+    }
+
+    /// A wide block whose first parity rows happen to be dependent: the assembler does not rebuild, asks for one
+    /// more fragment although data + parity reach the block size, and rebuilds the chunk once it arrives.
+    @Test func aWideBlockWithDependentParityAsksForOneMore() throws {
+        let layout = BlockLayout(blockSize: 1024)
+        let (sealed, f) = Self.fragments(chunk: 0, plaintext: 440, size: 16)
+        let k = f.count  // 32 fragments: one block of a random code
+        #expect(layout.blocks(k) == 1)
+        let c = { ErasureCode.randomCoefficient(parity: $0, column: $1) }
+        func mul(_ a: UInt8, _ b: UInt8) -> UInt8 {
+            var a = UInt16(a), b = b, r: UInt16 = 0
+            while b != 0 { if b & 1 != 0 { r ^= a }; a <<= 1; if a & 0x100 != 0 { a ^= 0x11D }; b >>= 1 }
+            return UInt8(r)
+        }
+        var found: (Int, Int, Int, Int)?
+        search: for p in 0..<60 {
+            for q in (p + 1)..<60 {
+                for a in 0..<k {
+                    for b in (a + 1)..<k where mul(c(p, a), c(q, b)) == mul(c(p, b), c(q, a)) { found = (p, q, a, b); break search }
+                }
+            }
+        }
+        let (p, q, a, b) = try #require(found)
+        var asm = FragmentAssembler(window: 2, fragmentSize: 16, layout: layout)
+        asm.total = 1
+        for i in 0..<k where i != a && i != b { #expect(Self.place(&asm, chunk: 0, index: i, count: k, f[i]) == .stored) }
+        for r in [p, q] {
+            let parity = try Self.parity(f, layout: layout, block: 0, p: r, size: 16)
+            #expect(Self.place(&asm, chunk: 0, index: layout.parityIndex(block: 0, parity: r, count: k), count: k, parity) == .stored)
+        }
+        #expect(asm.takeNext() == nil && asm.rebuilt == 0)
+        #expect(asm.missing(limit: 10, quiet: true) == [.init(chunk: 0, block: 0, need: 1)])
+        let r = (0..<60).first { $0 != p && $0 != q }!
+        let extra = try Self.parity(f, layout: layout, block: 0, p: r, size: 16)
+        #expect(Self.place(&asm, chunk: 0, index: layout.parityIndex(block: 0, parity: r, count: k), count: k, extra) == .stored)
+        #expect(asm.rebuilt == 2)
+        #expect(asm.missing(limit: 10, quiet: true).isEmpty)
+        #expect(asm.takeNext() == sealed)
     }
 
     @Test func aLossInTheLastBlockIsAskedForOnceTheChunksLastFragmentArrived() throws {

@@ -415,8 +415,10 @@ public final class ChainServer: @unchecked Sendable {
     private var data: DownstreamServer?
     private var multicastParameters: MulticastParameters?
 
-    /// Data fragments per forward-error-correction block when the plan sets no transport.fec.
-    static let defaultBlockSize = 200
+    /// Data fragments per forward-error-correction block when the plan sets no transport.fec: a 1 MiB chunk (725
+    /// datagrams at MTU 1500) is one block, whose repairs cost what the worst node lost in the whole chunk (1.55 %
+    /// of the data with 8 nodes at 1 % loss, against 2.14 % in four Cauchy blocks of 182).
+    static let defaultBlockSize = 1024
 
     /// Re-links one node may take before it is given up (every loop bounded: a link that keeps breaking ends KO).
     static let maximumLinks = 100
@@ -600,8 +602,11 @@ public final class ChainServer: @unchecked Sendable {
         let socket = try UDPSocket.sender(interface: t.interface, ttl: t.ttl, sendBuffer: 64 << 10)
         let window = max(4, Int(t.buffer.bytes) / max(1, chunkSize))
         let layout = BlockLayout(blockSize: t.fec?.data ?? Self.defaultBlockSize)
-        guard layout.blockSize >= 1, layout.parityStride >= 1, (t.fec?.parity ?? 0) <= layout.parityStride else {
-            throw NetworkError("bad-fec", "transport.fec: data + parity must be at most 255 and data at most 254 (Reed–Solomon over GF(2^8))")
+        guard layout.blockSize >= 1, layout.blockSize <= BlockLayout.maxBlockSize, layout.parityStride >= 1,
+            (t.fec?.parity ?? 0) <= layout.parityStride
+        else {
+            throw NetworkError(
+                "bad-fec", "transport.fec: data must be 1–\(BlockLayout.maxBlockSize), and data + parity at most 255 when data is at most 254 (Cauchy Reed–Solomon over GF(2^8))")
         }
         let sender = MulticastSender(
             socket: socket, destination: destination, codec: DatagramCodec(key: key, session: session, stream: stream), spool: spool,

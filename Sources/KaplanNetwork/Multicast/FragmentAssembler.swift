@@ -4,15 +4,21 @@ import KaplanErasure
 /// How a chunk's datagrams are grouped for forward error correction: the chunk's `count` data fragments form
 /// blocks of `blockSize` (the last block may be shorter); a block's parity fragment p (0 ≤ p < `parityStride`) has
 /// fragment index `count + block · parityStride + p`. Any `blockSize` of a block's data and parity fragments rebuild
-/// it (Cauchy Reed–Solomon, `ErasureCode`), so one repair datagram replaces a different lost datagram at every
+/// it (`ErasureCode`: Cauchy Reed–Solomon for blocks up to 254 data fragments, a random GF(2^8) code for wider
+/// ones, which almost always does the same), so one repair datagram replaces a different lost datagram at every
 /// receiver that lost one of that block.
 struct BlockLayout: Sendable, Equatable {
     /// Most data fragments per block (transport.fec.data, 200 by default). A chunk is cut into as few blocks as
     /// that allows, all of one size (the last may be shorter by less than the block count): no small tail block,
     /// whose repair would cost more than the others' (the worst node's loss weighs more in a small block).
     let blockSize: Int
-    /// Parity fragments a block can have: 255 − blockSize (the code's limit).
-    var parityStride: Int { ErasureCode.maxFragments - blockSize }
+    /// Parity fragments a block can have: 255 − blockSize for Cauchy blocks (the code's limit), 1024 for wider ones.
+    var parityStride: Int { blockSize < ErasureCode.maxFragments ? ErasureCode.maxFragments - blockSize : Self.wideParityStride }
+    /// Parity numbers of a block wider than 254 data fragments (a random code has no limit of its own; this one
+    /// keeps parity indices of a 1 MiB chunk's single block far inside the 16-bit fragment index).
+    static let wideParityStride = 1024
+    /// Most data fragments per block a plan may ask for (4 MiB chunks in one block).
+    static let maxBlockSize = 4096
 
     /// Blocks of a chunk with `count` data fragments.
     func blocks(_ count: Int) -> Int { (count + blockSize - 1) / blockSize }
@@ -75,6 +81,9 @@ struct FragmentAssembler {
         var parity: [Int: [Int: [UInt8]]] = [:]
         /// Data fragments held per block.
         var dataPerBlock: [Int]
+        /// Blocks whose fragments did not determine their lost data (a random code's rare dependence), by block:
+        /// how many more fragments they need although data + parity held reach the block size.
+        var shortBy: [Int: Int] = [:]
         var highestData = -1
     }
 
@@ -158,17 +167,41 @@ struct FragmentAssembler {
         let data = slot.dataPerBlock[b]
         guard data < range.count else {
             slot.parity[b] = nil
+            slot.shortBy[b] = nil
             return
         }
         let parity = slot.parity[b] ?? [:]
         guard data + parity.count >= range.count, let code = code(range.count) else { return }
-        var present: [Int: [UInt8]] = [:]
-        for i in range where slot.have[i] {
-            present[i - range.lowerBound] = Array(slot.buffer[(i * fragmentSize)..<((i + 1) * fragmentSize)])
-            if present.count == range.count { break }
+        // The block's data fragments are used in place in the chunk buffer; the parity fragments held, in one
+        // buffer of their own (no copy of the block's data).
+        let parityNumbers = parity.keys.sorted()
+        var parityBytes = [UInt8](repeating: 0, count: parityNumbers.count * fragmentSize)
+        for (n, p) in parityNumbers.enumerated() {
+            parityBytes.withUnsafeMutableBytes { out in
+                parity[p]!.withUnsafeBytes { (out.baseAddress! + n * fragmentSize).copyMemory(from: $0.baseAddress!, byteCount: fragmentSize) }
+            }
         }
-        for (p, bytes) in parity where present.count < range.count { present[range.count + p] = bytes }
-        guard let recovered = try? code.recover(present: present, length: fragmentSize) else { return }
+        let size = fragmentSize
+        let outcome = slot.buffer.withUnsafeBytes { buffer in
+            parityBytes.withUnsafeBytes { held in
+                var present: [Int: UnsafeRawBufferPointer] = [:]
+                for i in range where slot.have[i] {
+                    present[i - range.lowerBound] = UnsafeRawBufferPointer(rebasing: buffer[(i * size)..<((i + 1) * size)])
+                }
+                for (n, p) in parityNumbers.enumerated() {
+                    present[range.count + p] = UnsafeRawBufferPointer(rebasing: held[(n * size)..<((n + 1) * size)])
+                }
+                return Result { () throws(ErasureError) in try code.recover(present: present, length: size) }
+            }
+        }
+        let recovered: [Int: [UInt8]]
+        switch outcome {
+        case .success(let r): recovered = r
+        case .failure(let error):
+            // Dependent parity (random code): ask for more; anything else is a programming error the tests catch.
+            if let more = error.moreFragments { slot.shortBy[b] = more }
+            return
+        }
         for (j, bytes) in recovered {
             let i = range.lowerBound + j
             guard j < range.count, !slot.have[i], bytes.count == fragmentSize else { continue }
@@ -181,6 +214,7 @@ struct FragmentAssembler {
             rebuilt += 1
         }
         slot.parity[b] = nil
+        slot.shortBy[b] = nil
     }
 
     /// True when the fragment was delivered or is held already (or its block is whole).
@@ -243,7 +277,9 @@ struct FragmentAssembler {
                 let passedBlocks = !tail && chunk == highest && slot.highestData < slot.count - 1
                     ? (slot.highestData + 1) / layout.size(slot.count) : layout.blocks(slot.count)
                 for b in 0..<min(passedBlocks, layout.blocks(slot.count)) where out.count < limit {
-                    let need = layout.range(b, count: slot.count).count - slot.dataPerBlock[b] - (slot.parity[b]?.count ?? 0)
+                    let need = max(
+                        layout.range(b, count: slot.count).count - slot.dataPerBlock[b] - (slot.parity[b]?.count ?? 0),
+                        slot.shortBy[b] ?? 0)
                     if need > 0 { out.append(Missing(chunk: chunk, block: UInt16(b), need: UInt16(need))) }
                 }
             } else {
