@@ -106,8 +106,9 @@ import Testing
         }
         #expect(bad.isEmpty, "\(bad.prefix(5))")
         #expect(layout.parityIndex(block: 3, parity: layout.parityStride - 1, count: 725) < 65536)
-        // The default (1024): a 1 MiB chunk is one block of a random code, its parity numbers 0..<1024.
-        let wide = BlockLayout(blockSize: ChainServer.defaultBlockSize)
+        // fec.data 1024: a 1 MiB chunk is one block of a random code, its parity numbers 0..<1024.
+        #expect(ChainServer.defaultBlockSize == 200)
+        let wide = BlockLayout(blockSize: 1024)
         #expect(wide.blocks(725) == 1 && wide.size(725) == 725 && wide.parityStride == 1024)
         #expect(try ErasureCode(dataCount: 725, maxParity: wide.parityStride).generator == .random)
         #expect(try ErasureCode(dataCount: 182, maxParity: layout.parityStride).generator == .cauchy)
