@@ -20,6 +20,7 @@ let package = Package(
         .systemLibrary(name: "CBlkid", pkgConfig: "blkid", providers: [.apt(["libblkid-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CIsal", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
+        .systemLibrary(name: "CLibcrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // SHA-256 over swift-crypto (BoringSSL, hardware-accelerated): manifests, digests, stamps.
         .target(name: "KaplanDigest", dependencies: [.product(name: "Crypto", package: "swift-crypto")], exclude: ["README.md"]),
@@ -49,7 +50,7 @@ let package = Package(
         .target(
             name: "KaplanNetwork",
             dependencies: [
-                "KaplanEngine", "KaplanModel", "KaplanGraph", "KaplanDigest", "KaplanErasure",
+                "KaplanEngine", "KaplanModel", "KaplanGraph", "KaplanDigest", "KaplanErasure", "CLibcrypto",
                 .product(name: "Crypto", package: "swift-crypto"),
             ], exclude: ["README.md"]),
 
@@ -63,7 +64,8 @@ let package = Package(
                 "KaplanModel", "KaplanLoading", "KaplanYAML", "KaplanGraph", "KaplanEngine", "KaplanSimulator", "KaplanLinux", "KaplanArchive", "KaplanNetwork",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ], exclude: ["README.md"]),
-        .executableTarget(name: "kaplan", dependencies: ["KaplanCLI"]),
+        .systemLibrary(name: "CMalloc"),
+        .executableTarget(name: "kaplan", dependencies: ["KaplanCLI", "CMalloc"]),
         // libFuzzer entry for the loader when built with -DFUZZING -sanitize=fuzzer (scripts/fuzz);
         // otherwise a corpus replayer that runs every file once.
         .executableTarget(name: "kaplan-fuzz", dependencies: ["KaplanLoading"], path: "Sources/KaplanFuzz"),

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 
@@ -25,6 +26,41 @@ struct WireChunkTests {
         let opened = try sealer.open(sealed)
         #expect(opened.plaintext == plaintext)
         #expect(opened.header == ChunkHeader(session: session, stream: 7, sequence: 12_345_678_901, segment: 42, flags: [.endOfSegment], length: UInt32(size)))
+    }
+
+    /// The stream key computed independently of ChunkSealer: HKDF-SHA256(psk, salt: session, info: label ‖ stream).
+    func streamKey(_ stream: UInt64) -> SymmetricKey {
+        var info = Array("kaplan data v1".utf8)
+        Bytes.append(stream, to: &info)
+        return HKDF<SHA256>.deriveKey(inputKeyMaterial: key.symmetric, salt: session.bytes, info: info, outputByteCount: 32)
+    }
+
+    /// ChunkSealer runs AES-256-GCM on libcrypto; swift-crypto (BoringSSL) must agree byte for byte in both
+    /// directions, around the 16-byte block and EVP's piece edges that a chunk can reach.
+    @Test(arguments: [0, 1, 15, 16, 17, 255, 4096, 65_537, 1 << 20])
+    func libcryptoAndSwiftCryptoAgree(size: Int) throws {
+        let sealer = ChunkSealer(key: key, session: session, stream: 9)
+        let plaintext = Bytes.random(size)
+        let sequence: UInt64 = 0x0102_0304_0506_0708
+        let sealed = sealer.seal(sequence: sequence, segment: 3, flags: [], plaintext: plaintext)
+        let header = Array(sealed[0..<ChunkHeader.size])
+        let nonce = try AES.GCM.Nonce(data: [0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8])
+
+        // Sealed here, opened by swift-crypto.
+        let box = try AES.GCM.SealedBox(nonce: nonce, ciphertext: sealed[ChunkHeader.size..<(sealed.count - 16)], tag: sealed[(sealed.count - 16)...])
+        #expect(Array(try AES.GCM.open(box, using: streamKey(9), authenticating: header)) == plaintext)
+
+        // Sealed by swift-crypto, opened here.
+        let theirs = try AES.GCM.seal(plaintext, using: streamKey(9), nonce: nonce, authenticating: header)
+        let framed = header + Array(theirs.ciphertext) + Array(theirs.tag)
+        #expect(framed == sealed, "the same key, nonce and data give the same bytes")
+        #expect(try sealer.open(framed).plaintext == plaintext)
+
+        // A tag made under another stream's key is refused.
+        let foreign = try AES.GCM.seal(plaintext, using: streamKey(10), nonce: nonce, authenticating: header)
+        #expect {
+            try sealer.open(header + Array(foreign.ciphertext) + Array(foreign.tag))
+        } throws: { ($0 as? NetworkError)?.code == "chunk-forged" }
     }
 
     @Test func sealingIsDeterministicPerSequence() {

@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 
-/// Seals and opens one stream's chunks with AES-256-GCM. The key is HKDF-SHA256(psk, salt: session id,
+/// Seals and opens one stream's chunks with AES-256-GCM (system libcrypto, straight into the result: `AESGCM`). The key is HKDF-SHA256(psk, salt: session id,
 /// info: "kaplan data v1" ‖ stream id), the nonce is 4 zero bytes ‖ the sequence number, and the clear header is
 /// the additional data. Relays forward sealed chunks unchanged; multicast datagrams carry the same bytes.
 /// Never seal two different plaintexts under one sequence number of one stream: that would reuse a nonce.
@@ -11,7 +11,7 @@ public struct ChunkSealer: @unchecked Sendable {
     public let session: SessionID
     /// The stream whose chunks this sealer handles.
     public let stream: UInt64
-    private let key: SymmetricKey
+    private let key: [UInt8]
 
     /// The AES-GCM tag size in bytes.
     public static let tagSize = 16
@@ -22,35 +22,40 @@ public struct ChunkSealer: @unchecked Sendable {
     public init(key: SessionKey, session: SessionID, stream: UInt64) {
         var info = Array("kaplan data v1".utf8)
         Bytes.append(stream, to: &info)
-        self.key = HKDF<SHA256>.deriveKey(inputKeyMaterial: key.symmetric, salt: session.bytes, info: info, outputByteCount: 32)
+        self.key = HKDF<SHA256>.deriveKey(inputKeyMaterial: key.symmetric, salt: session.bytes, info: info, outputByteCount: AESGCM.keySize)
+            .withUnsafeBytes { Array($0) }
         self.session = session
         self.stream = stream
     }
 
-    static func nonce(_ sequence: UInt64) -> AES.GCM.Nonce {
+    static func nonce(_ sequence: UInt64) -> [UInt8] {
         var bytes: [UInt8] = [0, 0, 0, 0]
         Bytes.append(sequence, to: &bytes)
-        // 12 bytes is always a valid GCM nonce.
-        return try! AES.GCM.Nonce(data: bytes)
+        return bytes
     }
 
-    /// Seals a plaintext (at most 4 GiB - 1) into header ‖ ciphertext ‖ tag.
+    /// Seals a plaintext (at most 4 GiB - 1) into header ‖ ciphertext ‖ tag, encrypting straight into the result.
     public func seal(sequence: UInt64, segment: UInt32, flags: ChunkFlags, plaintext: UnsafeRawBufferPointer) -> [UInt8] {
         precondition(plaintext.count <= Int(UInt32.max), "a chunk holds at most 4 GiB - 1 bytes")
         let header = ChunkHeader(session: session, stream: stream, sequence: sequence, segment: segment, flags: flags, length: UInt32(plaintext.count)).encoded
-        let box: AES.GCM.SealedBox
-        do {
-            box = try AES.GCM.seal(plaintext, using: key, nonce: Self.nonce(sequence), authenticating: header)
-        } catch {
-            // Sealing fails only when BoringSSL itself fails (out of memory); nothing sensible can continue.
-            fatalError("AES-256-GCM sealing failed inside swift-crypto: \(error)")
+        let nonce = Self.nonce(sequence)
+        let total = header.count + plaintext.count + Self.tagSize
+        return [UInt8](unsafeUninitializedCapacity: total) { buffer, count in
+            let out = UnsafeMutableRawBufferPointer(buffer)
+            out.copyMemory(from: UnsafeRawBufferPointer(start: header, count: header.count))
+            let sealed = key.withUnsafeBytes { key in
+                nonce.withUnsafeBytes { nonce in
+                    header.withUnsafeBytes { aad in
+                        AESGCM.seal(key: key, nonce: nonce, aad: aad, plaintext: plaintext,
+                                    ciphertext: UnsafeMutableRawBufferPointer(rebasing: out[header.count..<(total - Self.tagSize)]),
+                                    tag: UnsafeMutableRawBufferPointer(rebasing: out[(total - Self.tagSize)...]))
+                    }
+                }
+            }
+            // Sealing fails only when libcrypto itself fails (out of memory); nothing sensible can continue.
+            guard sealed else { fatalError("AES-256-GCM sealing failed inside libcrypto") }
+            count = total
         }
-        var out = [UInt8]()
-        out.reserveCapacity(header.count + plaintext.count + Self.tagSize)
-        out += header
-        box.ciphertext.withUnsafeBytes { out.append(contentsOf: $0) }
-        box.tag.withUnsafeBytes { out.append(contentsOf: $0) }
-        return out
     }
 
     /// Seals a byte array.
@@ -68,20 +73,26 @@ public struct ChunkSealer: @unchecked Sendable {
         guard header.stream == stream else {
             throw NetworkError("wrong-stream", "chunk \(header.sequence) belongs to stream \(header.stream), not to stream \(stream) of this session")
         }
-        let body = ChunkHeader.size..<(sealed.count - Self.tagSize)
-        do {
-            let box = try AES.GCM.SealedBox(
-                nonce: Self.nonce(header.sequence),
-                ciphertext: UnsafeRawBufferPointer(rebasing: sealed[body]),
-                tag: UnsafeRawBufferPointer(rebasing: sealed[(sealed.count - Self.tagSize)...]))
-            let plaintext = try AES.GCM.open(box, using: key, authenticating: UnsafeRawBufferPointer(rebasing: sealed[0..<ChunkHeader.size]))
-            return (header, plaintext.withUnsafeBytes { Array($0) })
-        } catch {
+        let body = UnsafeRawBufferPointer(rebasing: sealed[ChunkHeader.size..<(sealed.count - Self.tagSize)])
+        let nonce = Self.nonce(header.sequence)
+        var authentic = false
+        let plaintext = [UInt8](unsafeUninitializedCapacity: body.count) { buffer, count in
+            authentic = key.withUnsafeBytes { key in
+                nonce.withUnsafeBytes { nonce in
+                    AESGCM.open(key: key, nonce: nonce, aad: UnsafeRawBufferPointer(rebasing: sealed[0..<ChunkHeader.size]),
+                                ciphertext: body, tag: UnsafeRawBufferPointer(rebasing: sealed[(sealed.count - Self.tagSize)...]),
+                                plaintext: UnsafeMutableRawBufferPointer(buffer))
+                }
+            }
+            // Unauthenticated bytes never leave this function.
+            count = authentic ? body.count : 0
+        }
+        guard authentic else {
             throw NetworkError(
                 "chunk-forged",
-                "chunk \(header.sequence) of stream \(header.stream) failed authentication: it was altered in transit or sealed with another session key; it is dropped",
-                cause: "\(error)")
+                "chunk \(header.sequence) of stream \(header.stream) failed authentication: it was altered in transit or sealed with another session key; it is dropped")
         }
+        return (header, plaintext)
     }
 
     /// Opens a byte array.

@@ -1,0 +1,2 @@
+// glibc malloc tuning (mallopt): see Sources/kaplan/Entry.swift.
+#include <malloc.h>
