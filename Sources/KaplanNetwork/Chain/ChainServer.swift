@@ -415,14 +415,13 @@ public final class ChainServer: @unchecked Sendable {
     private var data: DownstreamServer?
     private var multicastParameters: MulticastParameters?
 
-    /// Data fragments per forward-error-correction block when the plan sets no transport.fec: 2 random-code blocks
-    /// of 363 (a 1 MiB chunk is 725 datagrams at MTU 1500). Repairs with 8 nodes at 1 % loss: 1.6 % of the data with
-    /// one block of 725 (`fec.data: 1024`), ~1.9 % with 2 of 363, 2.2 % with 4 Cauchy blocks of 182 (`fec.data:
-    /// 200`), while decoding costs work in proportion to a block's width per lost fragment. One block of 725 is not
-    /// the default because a node that loses hundreds of its datagrams at once (a receive buffer overflow on an
-    /// unshaped link) decodes them on its receive thread for long enough to be dropped as silent (seen once in the
-    /// lab tests, debug build); 363 halves that work (bench/RESULTS.md, multicast "Fifth run").
-    static let defaultBlockSize = 363
+    /// Data fragments per forward-error-correction block when the plan sets no transport.fec: 4 Cauchy blocks of
+    /// 182 per 1 MiB chunk. `fec.data: 1024` makes the chunk one random-code block, whose repairs cost less (1.6 %
+    /// instead of 2.2 % of the data with 8 nodes at 1 % loss) but whose decoding costs more per lost fragment; it is
+    /// not the default because a node that loses hundreds of a wide block's datagrams at once (a receive buffer
+    /// overflow on an unshaped link) decodes them on its receive thread for long enough to be dropped as silent
+    /// (seen once in the lab tests, debug build).
+    static let defaultBlockSize = 200
 
     /// Re-links one node may take before it is given up (every loop bounded: a link that keeps breaking ends KO).
     static let maximumLinks = 100

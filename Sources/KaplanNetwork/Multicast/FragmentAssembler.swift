@@ -8,7 +8,7 @@ import KaplanErasure
 /// ones, which almost always does the same), so one repair datagram replaces a different lost datagram at every
 /// receiver that lost one of that block.
 struct BlockLayout: Sendable, Equatable {
-    /// Most data fragments per block (transport.fec.data, 363 by default). A chunk is cut into as few blocks as
+    /// Most data fragments per block (transport.fec.data, 200 by default). A chunk is cut into as few blocks as
     /// that allows, all of one size (the last may be shorter by less than the block count): no small tail block,
     /// whose repair would cost more than the others' (the worst node's loss weighs more in a small block).
     let blockSize: Int
