@@ -31,6 +31,8 @@ let package = Package(
         .target(name: "KaplanArchive", dependencies: ["CArchive", "KaplanDigest"], exclude: ["README.md"]),
         // Reed–Solomon erasure code over ISA-L: the multicast transport's repair blocks.
         .target(name: "KaplanErasure", dependencies: ["CIsal"], exclude: ["README.md"]),
+        // AES-256-GCM over the system libcrypto into caller-owned buffers: the chunks' sealing and opening.
+        .target(name: "KaplanCipher", dependencies: ["CLibcrypto"], exclude: ["README.md"]),
 
         // Plain values: Plan, sizes, ids, source ranges, diagnostics.
         .target(name: "KaplanModel", exclude: ["README.md"], linkerSettings: [.linkedLibrary("m")]),
@@ -50,7 +52,7 @@ let package = Package(
         .target(
             name: "KaplanNetwork",
             dependencies: [
-                "KaplanEngine", "KaplanModel", "KaplanGraph", "KaplanDigest", "KaplanErasure", "CLibcrypto",
+                "KaplanEngine", "KaplanModel", "KaplanGraph", "KaplanDigest", "KaplanErasure", "KaplanCipher",
                 .product(name: "Crypto", package: "swift-crypto"),
             ], exclude: ["README.md"]),
 

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KaplanCipher
 
 /// Seals and opens one stream's chunks with AES-256-GCM (system libcrypto, straight into the result: `AESGCM`). The key is HKDF-SHA256(psk, salt: session id,
 /// info: "kaplan data v1" ‖ stream id), the nonce is 4 zero bytes ‖ the sequence number, and the clear header is

@@ -5,16 +5,16 @@ import CLibcrypto
 /// the ciphertext and returns a freshly allocated plaintext: for a relay's 1 MiB chunks those two copies into new
 /// memory (page zeroing included) were ~40 % of its receiving thread (perf, bench/RESULTS.md). The bytes are
 /// the same either way (tests seal with one library and open with the other).
-enum AESGCM {
-    static let keySize = 32
-    static let nonceSize = 12
-    static let tagSize = 16
+public enum AESGCM {
+    public static let keySize = 32
+    public static let nonceSize = 12
+    public static let tagSize = 16
     /// EVP takes `int` lengths: longer inputs go through in pieces of this size.
     private static let piece = 1 << 30
 
     /// Encrypts `plaintext` into `ciphertext` (same length; may be the same memory; empty buffers may have no address) and writes the tag.
     /// Fails only when libcrypto itself fails (out of memory).
-    static func seal(key: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer,
+    public static func seal(key: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer,
                      plaintext: UnsafeRawBufferPointer, ciphertext: UnsafeMutableRawBufferPointer,
                      tag: UnsafeMutableRawBufferPointer) -> Bool {
         precondition(key.count == keySize && nonce.count == nonceSize && tag.count == tagSize && ciphertext.count == plaintext.count)
@@ -46,7 +46,7 @@ enum AESGCM {
     /// Decrypts `ciphertext` into `plaintext` (same length; may be the same memory) and checks the tag: false when
     /// any bit of key, nonce, additional data, ciphertext or tag differs from what was sealed. On false the
     /// plaintext buffer holds unauthenticated bytes: the caller must discard it.
-    static func open(key: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer,
+    public static func open(key: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer,
                      ciphertext: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer,
                      plaintext: UnsafeMutableRawBufferPointer) -> Bool {
         precondition(key.count == keySize && nonce.count == nonceSize && plaintext.count == ciphertext.count)
