@@ -107,7 +107,7 @@ import Testing
         #expect(bad.isEmpty, "\(bad.prefix(5))")
         #expect(layout.parityIndex(block: 3, parity: layout.parityStride - 1, count: 725) < 65536)
         // fec.data 1024: a 1 MiB chunk is one block of a random code, its parity numbers 0..<1024.
-        #expect(ChainServer.defaultBlockSize == 200)
+        #expect(ChainServer.defaultBlockSize == 1024)
         let wide = BlockLayout(blockSize: 1024)
         #expect(wide.blocks(725) == 1 && wide.size(725) == 725 && wide.parityStride == 1024)
         #expect(try ErasureCode(dataCount: 725, maxParity: wide.parityStride).generator == .random)
@@ -128,21 +128,7 @@ import Testing
         let (sealed, f) = Self.fragments(chunk: 0, plaintext: 440, size: 16)
         let k = f.count  // 32 fragments: one block of a random code
         #expect(layout.blocks(k) == 1)
-        let c = { ErasureCode.randomCoefficient(parity: $0, column: $1) }
-        func mul(_ a: UInt8, _ b: UInt8) -> UInt8 {
-            var a = UInt16(a), b = b, r: UInt16 = 0
-            while b != 0 { if b & 1 != 0 { r ^= a }; a <<= 1; if a & 0x100 != 0 { a ^= 0x11D }; b >>= 1 }
-            return UInt8(r)
-        }
-        var found: (Int, Int, Int, Int)?
-        search: for p in 0..<60 {
-            for q in (p + 1)..<60 {
-                for a in 0..<k {
-                    for b in (a + 1)..<k where mul(c(p, a), c(q, b)) == mul(c(p, b), c(q, a)) { found = (p, q, a, b); break search }
-                }
-            }
-        }
-        let (p, q, a, b) = try #require(found)
+        let (p, q, a, b) = try #require(Self.dependentPair(k: k))
         var asm = FragmentAssembler(window: 2, fragmentSize: 16, layout: layout)
         asm.total = 1
         for i in 0..<k where i != a && i != b { #expect(Self.place(&asm, chunk: 0, index: i, count: k, f[i]) == .stored) }
@@ -158,6 +144,134 @@ import Testing
         #expect(asm.rebuilt == 2)
         #expect(asm.missing(limit: 10, quiet: true).isEmpty)
         #expect(asm.takeNext() == sealed)
+    }
+
+    /// The receiver's assembler queues rebuilds for another thread: placing never decodes, a queued block is not
+    /// asked for again, fragments keep arriving while it is decoded (a late data fragment wins, a block is queued
+    /// once), and a dependent wide block that got more parity while it was decoded is queued again at once.
+    @Test func deferredRebuildsDecodeOffTheReceivingThread() throws {
+        let layout = BlockLayout(blockSize: 2)
+        let (sealed0, f0) = Self.fragments(chunk: 0, plaintext: 440, size: 100)
+        let p0 = try Self.parity(f0, layout: layout, block: 0, p: 0, size: 100)
+        let p1 = try Self.parity(f0, layout: layout, block: 0, p: 1, size: 100)
+        // Fragment 1 lost; one parity fragment of block 0 makes it rebuildable: queued, not decoded.
+        var a = FragmentAssembler(window: 2, fragmentSize: 100, layout: layout, deferRebuilds: true)
+        a.total = 1
+        for i in [0, 2, 3, 4] { #expect(Self.place(&a, chunk: 0, index: i, count: 5, f0[i]) == .stored) }
+        #expect(Self.place(&a, chunk: 0, index: layout.parityIndex(block: 0, parity: 0, count: 5), count: 5, p0) == .stored)
+        let notYet = a.takeNext()
+        #expect(a.queuedRebuilds == 1 && a.hasPendingRebuilds && a.rebuilt == 0 && notYet == nil)
+        #expect(a.missing(limit: 10, quiet: true).isEmpty)
+        let taken = a.takeRebuild()
+        let job = try #require(taken)
+        #expect(!a.hasPendingRebuilds && job.chunk == 0 && job.block == 0 && job.held == 2)
+        // While it is decoded: a second parity fragment does not queue the block again.
+        #expect(Self.place(&a, chunk: 0, index: layout.parityIndex(block: 0, parity: 1, count: 5), count: 5, p1) == .stored)
+        let none = a.takeRebuild()
+        #expect(a.queuedRebuilds == 1 && none == nil)
+        a.finish(job, job.decode())
+        let rebuiltChunk = a.takeNext()
+        #expect(a.rebuilt == 1 && rebuiltChunk == sealed0)
+        // The lost fragment itself arrives while the block is decoded: it is kept, the rebuild adds nothing.
+        a = FragmentAssembler(window: 2, fragmentSize: 100, layout: layout, deferRebuilds: true)
+        for i in [0, 2, 3, 4] { #expect(Self.place(&a, chunk: 0, index: i, count: 5, f0[i]) == .stored) }
+        #expect(Self.place(&a, chunk: 0, index: layout.parityIndex(block: 0, parity: 0, count: 5), count: 5, p0) == .stored)
+        let takenLate = a.takeRebuild()
+        let late = try #require(takenLate)
+        #expect(Self.place(&a, chunk: 0, index: 1, count: 5, f0[1]) == .stored)
+        let outcome = late.decode()
+        a.finish(late, outcome)
+        let kept = a.takeNext()
+        #expect(a.rebuilt == 0 && kept == sealed0)
+        // Finished after its chunk left the window: ignored.
+        a.finish(late, outcome)
+        let gone = a.takeNext()
+        #expect(a.rebuilt == 0 && gone == nil)
+        // A block that became whole before its turn is skipped.
+        a = FragmentAssembler(window: 2, fragmentSize: 100, layout: layout, deferRebuilds: true)
+        for i in [0, 2, 3, 4] { #expect(Self.place(&a, chunk: 0, index: i, count: 5, f0[i]) == .stored) }
+        #expect(Self.place(&a, chunk: 0, index: layout.parityIndex(block: 0, parity: 0, count: 5), count: 5, p0) == .stored)
+        #expect(Self.place(&a, chunk: 0, index: 1, count: 5, f0[1]) == .stored)
+        let skipped = a.takeRebuild()
+        let whole = a.takeNext()
+        #expect(skipped == nil && whole == sealed0)
+
+        // A wide block (random code) whose first two parity rows are dependent over the two lost columns.
+        let wide = BlockLayout(blockSize: 1024)
+        let (sealed, f) = Self.fragments(chunk: 0, plaintext: 440, size: 16)
+        let k = f.count
+        let (p, q, x, y) = try #require(Self.dependentPair(k: k))
+        var w = FragmentAssembler(window: 2, fragmentSize: 16, layout: wide, deferRebuilds: true)
+        w.total = 1
+        for i in 0..<k where i != x && i != y { #expect(Self.place(&w, chunk: 0, index: i, count: k, f[i]) == .stored) }
+        for r in [p, q] {
+            let parity = try Self.parity(f, layout: wide, block: 0, p: r, size: 16)
+            #expect(Self.place(&w, chunk: 0, index: wide.parityIndex(block: 0, parity: r, count: k), count: k, parity) == .stored)
+        }
+        let takenDependent = w.takeRebuild()
+        let dependent = try #require(takenDependent)
+        // One more parity fragment arrives while the dependent pair is decoded: queued again when it fails.
+        let r = (0..<60).first { $0 != p && $0 != q }!
+        let extra = try Self.parity(f, layout: wide, block: 0, p: r, size: 16)
+        #expect(Self.place(&w, chunk: 0, index: wide.parityIndex(block: 0, parity: r, count: k), count: k, extra) == .stored)
+        let failed = dependent.decode()
+        #expect(throws: ErasureError.self) { try failed.get() }
+        w.finish(dependent, failed)
+        #expect(w.rebuilt == 0 && w.hasPendingRebuilds)
+        let takenAgain = w.takeRebuild()
+        let again = try #require(takenAgain)
+        #expect(again.held == dependent.held + 1)
+        w.finish(again, again.decode())
+        let rebuiltWide = w.takeNext()
+        #expect(w.rebuilt == 2 && w.missing(limit: 10, quiet: true).isEmpty && rebuiltWide == sealed)
+    }
+
+    /// Two parity numbers p < q and two data columns a < b of a `k`-wide random-code block whose 2 × 2 system over
+    /// those columns is singular (the block cannot be rebuilt from p and q when a and b are lost).
+    static func dependentPair(k: Int) -> (Int, Int, Int, Int)? {
+        let c = { ErasureCode.randomCoefficient(parity: $0, column: $1) }
+        func mul(_ a: UInt8, _ b: UInt8) -> UInt8 {
+            var a = UInt16(a), b = b, r: UInt16 = 0
+            while b != 0 { if b & 1 != 0 { r ^= a }; a <<= 1; if a & 0x100 != 0 { a ^= 0x11D }; b >>= 1 }
+            return UInt8(r)
+        }
+        for p in 0..<60 {
+            for q in (p + 1)..<60 {
+                for a in 0..<k {
+                    for b in (a + 1)..<k where mul(c(p, a), c(q, b)) == mul(c(p, b), c(q, a)) { return (p, q, a, b) }
+                }
+            }
+        }
+        return nil
+    }
+
+    /// What the golden tells a node is input like any other: impossible multicast parameters are refused with
+    /// every reason, and no datagram makes the assembler reserve more than the largest chunk.
+    @Test func impossibleMulticastParametersAndOversizedChunksAreRefused() throws {
+        let maxChunk = (1 << 20) + ChunkSealer.overhead
+        let good = MulticastParameters(group: "239.255.0.1", port: 30765, interface: nil, fragmentSize: 1448, window: 64, blockSize: 1024)
+        #expect(good.problem(maxChunk: maxChunk) == nil && good.fragments(maxChunk: maxChunk) == 725)
+        var bad = good
+        bad.port = 0
+        bad.fragmentSize = 0
+        bad.window = 0
+        bad.blockSize = 0
+        let all = try #require(bad.problem(maxChunk: maxChunk))
+        for phrase in ["port 0", "datagram payload 0 bytes", "window of 0 chunks", "repair block of 0 datagrams"] {
+            #expect(all.contains(phrase), "\(all)")
+        }
+        bad = good
+        bad.window = Int.max
+        bad.blockSize = BlockLayout.maxBlockSize + 1
+        bad.fragmentSize = 64
+        let huge = try #require(bad.problem(maxChunk: 64 << 20))
+        #expect(huge.contains("needs 1048576 datagrams") && huge.contains("window of") && huge.contains("repair block of 4097"), "\(huge)")
+        // A fragment claiming more fragments than the largest chunk has is inconsistent, not a 4 GiB reservation.
+        var a = FragmentAssembler(window: 2, fragmentSize: 100, layout: BlockLayout(blockSize: 200), maxFragments: 5)
+        let (_, f) = Self.fragments(chunk: 0, plaintext: 440, size: 100)
+        #expect(Self.place(&a, chunk: 0, index: 0, count: 65_535, f[0]) == .inconsistent)
+        #expect(Self.place(&a, chunk: 0, index: 0, count: 6, f[0]) == .inconsistent)
+        #expect(Self.place(&a, chunk: 0, index: 0, count: 5, f[0]) == .stored)
     }
 
     @Test func aLossInTheLastBlockIsAskedForOnceTheChunksLastFragmentArrived() throws {

@@ -162,7 +162,12 @@ public final class ChainAgent: @unchecked Sendable {
             ring = ChunkRing(capacity: 8)
             let interface = configuration.interface ?? m.interface
             let socket: UDPSocket
-            do { socket = try UDPSocket.receiver(group: m.group, port: m.port, interface: interface, receiveBuffer: 16 << 20) } catch {
+            do {
+                if let problem = m.problem(maxChunk: maxChunk) {
+                    throw NetworkError("bad-assignment", "the golden's multicast parameters are impossible: \(problem)")
+                }
+                socket = try UDPSocket.receiver(group: m.group, port: m.port, interface: interface, receiveBuffer: 16 << 20)
+            } catch {
                 let failure = StepError(code: "multicast-failed", message: "\(error)", step: StepAddress(name, .stream))
                 try? control.send(control: ControlMessage.finished(NodeOutcome(node: name, ok: false, failure: failure, completed: [], bytes: 0, seconds: 0)).encoded())
                 log("\(name): \(error); nothing was written")
@@ -171,7 +176,7 @@ public final class ChainAgent: @unchecked Sendable {
             let r = MulticastReceiver(
                 socket: socket, codec: DatagramCodec(key: configuration.key, session: keys.session, stream: assignment.stream),
                 sealer: sealer, ring: ring, window: m.window, fragmentSize: m.fragmentSize,
-                layout: BlockLayout(blockSize: m.blockSize), report: { next, complete, missing, stats in
+                layout: BlockLayout(blockSize: m.blockSize), maxFragments: m.fragments(maxChunk: maxChunk), report: { next, complete, missing, stats in
                     try? control.send(control: ControlMessage.receipt(Receipt(next: next, complete: complete, missing: missing, statistics: stats)).encoded())
                 })
             r.start()

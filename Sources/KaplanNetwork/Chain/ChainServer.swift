@@ -415,13 +415,13 @@ public final class ChainServer: @unchecked Sendable {
     private var data: DownstreamServer?
     private var multicastParameters: MulticastParameters?
 
-    /// Data fragments per forward-error-correction block when the plan sets no transport.fec: 4 Cauchy blocks of
-    /// 182 per 1 MiB chunk. `fec.data: 1024` makes the chunk one random-code block, whose repairs cost less (1.6 %
-    /// instead of 2.2 % of the data with 8 nodes at 1 % loss) but whose decoding costs more per lost fragment; it is
-    /// not the default because a node that loses hundreds of a wide block's datagrams at once (a receive buffer
-    /// overflow on an unshaped link) decodes them on its receive thread for long enough to be dropped as silent
-    /// (seen once in the lab tests, debug build).
-    static let defaultBlockSize = 200
+    /// Data fragments per forward-error-correction block when the plan sets no transport.fec: a 1 MiB chunk's 725
+    /// datagrams are one random-code block, whose repairs cost less than smaller Cauchy blocks' (1.6 % instead of
+    /// 2.2 % of the data with 8 nodes at 1 % loss, `fec.data: 200`: 4 blocks of 182) but whose decoding costs more
+    /// per lost fragment. Receivers decode on a thread of their own (`FragmentAssembler.deferRebuilds`): decoding
+    /// hundreds of a wide block's lost datagrams on the receiving thread (a receive buffer overflow on an unshaped
+    /// link) once kept two lab nodes silent long enough to be dropped.
+    static let defaultBlockSize = 1024
 
     /// Re-links one node may take before it is given up (every loop bounded: a link that keeps breaking ends KO).
     static let maximumLinks = 100

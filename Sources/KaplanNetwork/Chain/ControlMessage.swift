@@ -106,6 +106,31 @@ struct MulticastParameters: Codable, Sendable {
     var window: Int
     /// Data fragments per forward-error-correction block.
     var blockSize: Int
+
+    /// Data fragments of the largest chunk (`maxChunk` sealed bytes).
+    func fragments(maxChunk: Int) -> Int { fragmentSize > 0 ? (maxChunk + fragmentSize - 1) / fragmentSize : 0 }
+
+    /// Why a node cannot receive with these parameters (they come from the golden, which an agent checks like
+    /// any other input: a block size of 0 or a window of billions must not crash or exhaust it), or nil.
+    func problem(maxChunk: Int) -> String? {
+        var out: [String] = []
+        if !(1...65535).contains(port) { out.append("port \(port) is not 1–65535") }
+        if !(Self.minFragment...Self.maxFragment).contains(fragmentSize) {
+            out.append("datagram payload \(fragmentSize) bytes is not \(Self.minFragment)–\(Self.maxFragment)")
+        } else if fragments(maxChunk: maxChunk) > Int(UInt16.max) - 1 {
+            out.append("a \(maxChunk)-byte chunk needs \(fragments(maxChunk: maxChunk)) datagrams of \(fragmentSize) bytes (at most 65534)")
+        }
+        if !(1...Self.maxWindow).contains(window) { out.append("window of \(window) chunks is not 1–\(Self.maxWindow)") }
+        if !(1...BlockLayout.maxBlockSize).contains(blockSize) { out.append("repair block of \(blockSize) datagrams is not 1–\(BlockLayout.maxBlockSize)") }
+        return out.isEmpty ? nil : out.joined(separator: "; ")
+    }
+
+    /// Smallest datagram payload a receiver accepts (a chunk's header must fit its first datagram).
+    static let minFragment = 64
+    /// Largest UDP payload over IPv4.
+    static let maxFragment = 65_507
+    /// Most chunks a receiver holds (transport.buffer / transport.chunk-size is far below it).
+    static let maxWindow = 65_536
 }
 
 /// A multicast receiver's report.

@@ -8,7 +8,7 @@ import KaplanErasure
 /// ones, which almost always does the same), so one repair datagram replaces a different lost datagram at every
 /// receiver that lost one of that block.
 struct BlockLayout: Sendable, Equatable {
-    /// Most data fragments per block (transport.fec.data, 200 by default). A chunk is cut into as few blocks as
+    /// Most data fragments per block (transport.fec.data, 1024 by default). A chunk is cut into as few blocks as
     /// that allows, all of one size (the last may be shorter by less than the block count): no small tail block,
     /// whose repair would cost more than the others' (the worst node's loss weighs more in a small block).
     let blockSize: Int
@@ -84,7 +84,38 @@ struct FragmentAssembler {
         /// Blocks whose fragments did not determine their lost data (a random code's rare dependence), by block:
         /// how many more fragments they need although data + parity held reach the block size.
         var shortBy: [Int: Int] = [:]
+        /// Blocks queued for (or being) rebuilt on another thread (`deferRebuilds`).
+        var rebuilding: Set<Int> = []
         var highestData = -1
+    }
+
+    /// A block's rebuild, taken out of the window so that it can be decoded without holding the receiver's lock
+    /// (`takeRebuild`, `Rebuild.decode`, `finish`): the fragments it needs, copied, and the code to decode them.
+    struct Rebuild: Sendable {
+        let chunk: UInt32
+        let count: Int
+        let block: Int
+        /// Data fragments + parity fragments held when it was taken.
+        let held: Int
+        let code: ErasureCode
+        let fragmentSize: Int
+        /// Code indices (block-relative data index, or block size + parity number), one per `fragmentSize` bytes of
+        /// `bytes`.
+        let indices: [Int]
+        let bytes: [UInt8]
+
+        /// The block's lost data fragments (block-relative index → bytes), or what is wrong.
+        func decode() -> Result<[Int: [UInt8]], ErasureError> {
+            let size = fragmentSize
+            return bytes.withUnsafeBytes { raw in
+                var present: [Int: UnsafeRawBufferPointer] = [:]
+                present.reserveCapacity(indices.count)
+                for (n, i) in indices.enumerated() {
+                    present[i] = UnsafeRawBufferPointer(rebasing: raw[(n * size)..<((n + 1) * size)])
+                }
+                return Result { () throws(ErasureError) in try code.recover(present: present, length: size) }
+            }
+        }
     }
 
     /// The whole chunk in a `Missing` entry.
@@ -103,13 +134,31 @@ struct FragmentAssembler {
     private(set) var rebuilt: UInt64 = 0
     private var slots: [UInt32: Slot] = [:]
     private var codes: [Int: ErasureCode] = [:]
+    /// Most data fragments a chunk may have.
+    let maxFragments: Int
+    /// Rebuilds are left to the caller (`takeRebuild`/`finish`) instead of being decoded inside `place`.
+    let deferRebuilds: Bool
+    /// Blocks waiting for `takeRebuild`, oldest first.
+    private var pending: [(chunk: UInt32, block: Int)] = []
+    /// Rebuilds queued so far (a caller compares it to see whether `place` queued one).
+    private(set) var queuedRebuilds: UInt64 = 0
 
-    /// An assembler holding up to `window` chunks of fragments of `fragmentSize` payload bytes.
-    init(window: Int, fragmentSize: Int, layout: BlockLayout) {
+    /// An assembler holding up to `window` chunks of fragments of `fragmentSize` payload bytes. With
+    /// `deferRebuilds`, a block that can be rebuilt is queued, not decoded: the receiving thread only places
+    /// fragments, and another thread decodes (a wide block with hundreds of lost fragments takes long enough to
+    /// overflow the socket's buffer and silence the receiver's reports while the receiving thread holds the lock).
+    /// `maxFragments` bounds a chunk's fragment count (the largest chunk's): a fragment claiming more is
+    /// inconsistent, so no datagram makes the assembler reserve more than a chunk's bytes.
+    init(window: Int, fragmentSize: Int, layout: BlockLayout, maxFragments: Int = Int(UInt16.max), deferRebuilds: Bool = false) {
+        self.maxFragments = maxFragments
         self.window = max(1, window)
         self.fragmentSize = fragmentSize
         self.layout = layout
+        self.deferRebuilds = deferRebuilds
     }
+
+    /// True when a queued rebuild waits for `takeRebuild`.
+    var hasPendingRebuilds: Bool { !pending.isEmpty }
 
     private mutating func code(_ k: Int) -> ErasureCode? {
         if let c = codes[k] { return c }
@@ -127,7 +176,7 @@ struct FragmentAssembler {
         if UInt64(chunk) >= UInt64(next) + UInt64(window) { return .ahead }
         let count = Int(header.count)
         let index = Int(header.fragment)
-        guard payload.count > 0, payload.count <= fragmentSize else { return .inconsistent }
+        guard payload.count > 0, payload.count <= fragmentSize, count <= maxFragments else { return .inconsistent }
         let blocks = layout.blocks(count)
         // Taken out of the dictionary while it is changed: a copy left in it would make every write copy the
         // whole chunk buffer (copy on write).
@@ -157,43 +206,63 @@ struct FragmentAssembler {
             slot.parity[b, default: [:]][p] = Array(payload)
             block = b
         }
-        rebuildIfPossible(&slot, block: block)
+        rebuildIfPossible(&slot, chunk: chunk, block: block)
         return .stored
     }
 
-    /// Rebuilds a block's lost data fragments once it holds enough fragments.
-    private mutating func rebuildIfPossible(_ slot: inout Slot, block b: Int) {
+    /// Rebuilds a block's lost data fragments once it holds enough fragments (with `deferRebuilds`: queues it).
+    private mutating func rebuildIfPossible(_ slot: inout Slot, chunk: UInt32, block b: Int) {
         let range = layout.range(b, count: slot.count)
-        let data = slot.dataPerBlock[b]
-        guard data < range.count else {
+        guard slot.dataPerBlock[b] < range.count else {
             slot.parity[b] = nil
             slot.shortBy[b] = nil
             return
         }
+        guard slot.dataPerBlock[b] + (slot.parity[b]?.count ?? 0) >= range.count, !slot.rebuilding.contains(b) else { return }
+        if deferRebuilds {
+            slot.rebuilding.insert(b)
+            pending.append((chunk, b))
+            queuedRebuilds += 1
+            return
+        }
+        guard let job = rebuild(slot, chunk: chunk, block: b) else { return }
+        apply(job, job.decode(), to: &slot)
+    }
+
+    /// The block's rebuild: the data and parity fragments it holds, copied (nil when the code cannot be made).
+    private mutating func rebuild(_ slot: Slot, chunk: UInt32, block b: Int) -> Rebuild? {
+        let range = layout.range(b, count: slot.count)
+        guard let code = code(range.count) else { return nil }
         let parity = slot.parity[b] ?? [:]
-        guard data + parity.count >= range.count, let code = code(range.count) else { return }
-        // The block's data fragments are used in place in the chunk buffer; the parity fragments held, in one
-        // buffer of their own (no copy of the block's data).
         let parityNumbers = parity.keys.sorted()
-        var parityBytes = [UInt8](repeating: 0, count: parityNumbers.count * fragmentSize)
-        for (n, p) in parityNumbers.enumerated() {
-            parityBytes.withUnsafeMutableBytes { out in
-                parity[p]!.withUnsafeBytes { (out.baseAddress! + n * fragmentSize).copyMemory(from: $0.baseAddress!, byteCount: fragmentSize) }
-            }
-        }
+        let dataHeld = range.filter { slot.have[$0] }
         let size = fragmentSize
-        let outcome = slot.buffer.withUnsafeBytes { buffer in
-            parityBytes.withUnsafeBytes { held in
-                var present: [Int: UnsafeRawBufferPointer] = [:]
-                for i in range where slot.have[i] {
-                    present[i - range.lowerBound] = UnsafeRawBufferPointer(rebasing: buffer[(i * size)..<((i + 1) * size)])
+        var indices: [Int] = []
+        indices.reserveCapacity(dataHeld.count + parityNumbers.count)
+        let bytes = [UInt8](unsafeUninitializedCapacity: (dataHeld.count + parityNumbers.count) * size) { out, initialized in
+            var n = 0
+            slot.buffer.withUnsafeBytes { buffer in
+                for i in dataHeld {
+                    (out.baseAddress! + n * size).initialize(from: buffer.baseAddress!.assumingMemoryBound(to: UInt8.self) + i * size, count: size)
+                    indices.append(i - range.lowerBound)
+                    n += 1
                 }
-                for (n, p) in parityNumbers.enumerated() {
-                    present[range.count + p] = UnsafeRawBufferPointer(rebasing: held[(n * size)..<((n + 1) * size)])
-                }
-                return Result { () throws(ErasureError) in try code.recover(present: present, length: size) }
             }
+            for p in parityNumbers {
+                parity[p]!.withUnsafeBufferPointer { (out.baseAddress! + n * size).initialize(from: $0.baseAddress!, count: size) }
+                indices.append(range.count + p)
+                n += 1
+            }
+            initialized = n * size
         }
+        return Rebuild(
+            chunk: chunk, count: slot.count, block: b, held: indices.count, code: code, fragmentSize: size, indices: indices, bytes: bytes)
+    }
+
+    /// Writes a decoded block's lost data fragments into the chunk (the ones that did not arrive meanwhile).
+    private mutating func apply(_ job: Rebuild, _ outcome: Result<[Int: [UInt8]], ErasureError>, to slot: inout Slot) {
+        let b = job.block
+        let range = layout.range(b, count: slot.count)
         let recovered: [Int: [UInt8]]
         switch outcome {
         case .success(let r): recovered = r
@@ -215,6 +284,40 @@ struct FragmentAssembler {
         }
         slot.parity[b] = nil
         slot.shortBy[b] = nil
+    }
+
+    /// The oldest queued rebuild, its fragments copied (`deferRebuilds`); nil when none is waiting. Blocks that
+    /// became whole meanwhile, or left the window, are skipped. The block stays marked until `finish`.
+    mutating func takeRebuild() -> Rebuild? {
+        while !pending.isEmpty {
+            let (chunk, b) = pending.removeFirst()
+            guard var slot = slots.removeValue(forKey: chunk) else { continue }
+            defer { slots[chunk] = slot }
+            if slot.dataPerBlock[b] >= layout.range(b, count: slot.count).count {
+                slot.rebuilding.remove(b)
+                slot.parity[b] = nil
+                continue
+            }
+            guard let job = rebuild(slot, chunk: chunk, block: b) else {
+                slot.rebuilding.remove(b)
+                continue
+            }
+            return job
+        }
+        return nil
+    }
+
+    /// Puts a decoded rebuild (`takeRebuild`, `Rebuild.decode`) back into its chunk. When the fragments did not
+    /// determine the lost data (a random code's dependent parity) and more arrived while it was decoded, it is
+    /// queued again at once; otherwise the next fragment of the block queues it.
+    mutating func finish(_ job: Rebuild, _ outcome: Result<[Int: [UInt8]], ErasureError>) {
+        guard var slot = slots.removeValue(forKey: job.chunk) else { return }
+        defer { slots[job.chunk] = slot }
+        guard slot.count == job.count else { return }
+        slot.rebuilding.remove(job.block)
+        let held = slot.dataPerBlock[job.block] + (slot.parity[job.block]?.count ?? 0)
+        apply(job, outcome, to: &slot)
+        if case .failure = outcome, held > job.held { rebuildIfPossible(&slot, chunk: job.chunk, block: job.block) }
     }
 
     /// True when the fragment was delivered or is held already (or its block is whole).

@@ -46,14 +46,16 @@ final class MulticastReceiver: @unchecked Sendable {
     let dropEvery: UInt64
 
     init(socket: UDPSocket, codec: DatagramCodec, sealer: ChunkSealer, ring: ChunkRing, window: Int, fragmentSize: Int,
-         layout: BlockLayout, report: @escaping @Sendable (UInt32, Bool, [FragmentAssembler.Missing], Statistics) -> Void, dropEvery: UInt64 = 0) {
+         layout: BlockLayout, maxFragments: Int = Int(UInt16.max),
+         report: @escaping @Sendable (UInt32, Bool, [FragmentAssembler.Missing], Statistics) -> Void, dropEvery: UInt64 = 0) {
         self.dropEvery = dropEvery
         self.socket = socket
         self.codec = codec
         self.sealer = sealer
         self.ring = ring
         self.report = report
-        assembler = FragmentAssembler(window: window, fragmentSize: fragmentSize, layout: layout)
+        assembler = FragmentAssembler(
+            window: window, fragmentSize: fragmentSize, layout: layout, maxFragments: maxFragments, deferRebuilds: true)
     }
 
     /// Starts receiving, delivering and reporting.
@@ -61,6 +63,7 @@ final class MulticastReceiver: @unchecked Sendable {
         workers = [
             Worker("kaplan-multicast-receive", priority: .dataPath) { [self] in receiveLoop() },
             Worker("kaplan-multicast-deliver") { [self] in deliverLoop() },
+            Worker("kaplan-multicast-decode") { [self] in decodeLoop() },
             Worker("kaplan-multicast-report") { [self] in reportLoop() },
         ]
     }
@@ -119,12 +122,15 @@ final class MulticastReceiver: @unchecked Sendable {
                         return
                     }
                     let payload = UnsafeRawBufferPointer(rebasing: datagram[DatagramHeader.size..<(n - DatagramCodec.tagSize)])
+                    let queued = assembler.queuedRebuilds
                     switch assembler.place(header, payload: payload) {
                     case .stored:
                         lastArrival = monotonicSeconds()
-                        // Wake the delivering thread only for a whole chunk: a wake-up per datagram cost a context
-                        // switch each, and woke the report loop too.
-                        if header.chunk == assembler.next && assembler.nextIsReady { condition.broadcast() }
+                        // Wake the delivering thread only for a whole chunk, and the decoding one for a block to
+                        // rebuild: a wake-up per datagram cost a context switch each, and woke the report loop too.
+                        if (header.chunk == assembler.next && assembler.nextIsReady) || assembler.queuedRebuilds != queued {
+                            condition.broadcast()
+                        }
                     case .duplicate, .old: stats.duplicates += 1
                     case .ahead: stats.ahead += 1
                     case .inconsistent: stats.malformed += 1
@@ -173,6 +179,26 @@ final class MulticastReceiver: @unchecked Sendable {
             case .outOfOrder, .closed:
                 return
             }
+        }
+    }
+
+    /// Rebuilds blocks from parity away from the receiving thread and without the lock: only taking a block's
+    /// fragments (a copy) and putting the rebuilt ones back hold it.
+    private func decodeLoop() {
+        while true {
+            condition.lock()
+            var job: FragmentAssembler.Rebuild? = nil
+            while !stopped && !delivered {
+                if let j = assembler.takeRebuild() { job = j; break }
+                _ = condition.wait(until: Date(timeIntervalSinceNow: 0.2))
+            }
+            condition.unlock()
+            guard let job else { return }
+            let outcome = job.decode()
+            condition.lock()
+            assembler.finish(job, outcome)
+            if assembler.nextIsReady { condition.broadcast() }
+            condition.unlock()
         }
     }
 
