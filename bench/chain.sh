@@ -6,6 +6,7 @@
 #
 #   bench/chain.sh [--big MiB] [--runs "100mbit:1 100mbit:4 1gbit:1 1gbit:4 none:2"] [--udpcast "1gbit:4"]
 #                  [--kaplan PATH]   (default: .build/release/kaplan, built if missing)
+#                  [--chunk SIZE]    (the plan's transport.chunk-size, e.g. 256KiB; default: the plan's default)
 #
 # Per run it prints: link, N, iperf3 Mbit/s, per-node stream goodput (min / median, Mbit/s) = stream bytes / the
 # node's stream-step time, the ratio min/iperf3, the whole deployment's wall time, and each agent's CPU seconds
@@ -24,13 +25,15 @@ big=512
 runs="100mbit:1 100mbit:4 1gbit:1 1gbit:4 none:2"
 udp="1gbit:4"
 k=
+chunk=
 while [ $# -gt 0 ]; do
   case $1 in
     --big) big=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --udpcast) udp=$2; shift 2 ;;
     --kaplan) k=$(realpath "$2"); shift 2 ;;
-    *) echo "usage: bench/chain.sh [--big MiB] [--runs 'RATE:N …'] [--udpcast 'RATE:N …'] [--kaplan PATH]" >&2; exit 64 ;;
+    --chunk) chunk=$2; shift 2 ;;
+    *) echo "usage: bench/chain.sh [--big MiB] [--runs 'RATE:N …'] [--udpcast 'RATE:N …'] [--kaplan PATH] [--chunk SIZE]" >&2; exit 64 ;;
   esac
 done
 if [ -z "${k:-}" ]; then
@@ -68,7 +71,7 @@ nodes:
 PLAN
     for i in $(seq 1 "$1"); do echo "    - { name: node$i, image: n$i.img }"; done
     cat <<PLAN
-transport: { kind: chain, order: name, join-timeout: 120s }
+transport: { kind: chain, order: name, join-timeout: 120s${chunk:+, chunk-size: $chunk} }
 bootloader: { kind: none, initrd: { rebuild: false } }
 fixups: { ssh-host-keys: keep }
 exclude: { paths: [/scratch] }

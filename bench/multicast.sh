@@ -18,6 +18,8 @@
 # stream / iperf3; wall = whole run (kaplan: apply start → exit, partitioning and fix-ups included; udpcast: sender
 # start → last receiver exit, handshake included); wall-ratio = payload bits / wall / iperf3. kaplan's rows end with
 # its ratio to udpcast's row just above (stream min, wall rate): the figure that counts where the CPU is the limit.
+# Under each row, the machine's CPU during that run (/proc/stat), steal included: on a shared host the time the
+# hypervisor gives the cores to other guests is lost for good by a stream paced at the link's rate.
 #
 # --stall: dead-receiver experiment at 100 Mbit, N=4, lossless, after the runs: node2's receiver (udp-receiver;
 # kaplan's agent) is killed with SIGKILL at ~40 % of its stream (kaplan: node2's progress events in apply's JSON);
@@ -519,6 +521,18 @@ run_kaplan() {
   for p in "${pids[@]}"; do waitpid "$p"; done
 }
 
+# machine_since FILE: the machine's CPU since FILE (a copy of /proc/stat's first line): user, system, softirq, idle
+# and steal (time the hypervisor gave this machine's cores to other guests; a paced stream loses it for good).
+machine_since() {
+  python3 - "$1" <<'PY'
+import sys
+a = [int(x) for x in open(sys.argv[1]).read().split()[1:9]]
+b = [int(x) for x in open("/proc/stat").readline().split()[1:9]]
+d = [y - x for x, y in zip(a, b)]; t = sum(d) or 1
+print(f"         machine: user {d[0]*100/t:.0f}%, system {d[2]*100/t:.0f}%, softirq {d[6]*100/t:.0f}%, idle {(d[3]+d[4])*100/t:.0f}%, steal {d[7]*100/t:.0f}%")
+PY
+}
+
 lab_up() { # RATE N LOSS
   local args=(up $lab "$2" --multicast)
   [[ $1 != none ]] && args+=(--rate "$1")
@@ -542,14 +556,18 @@ for r in $runs; do
   [[ $limit == 0 ]] && echo "  (iperf3 failed: $(head -c 300 "$work/iperf.err"))"
   [[ $loss != 0 ]] && "$NETLAB" loss $lab n1 "$loss"
   if has udpcast; then
+    head -1 /proc/stat > "$work/stat0"
     run_udpcast "$rate" "$n"
     python3 "$work/mb.py" urow "$work" "$rate" "$n" "$loss" "$limit" $((big << 20)) "$uintact"
+    machine_since "$work/stat0"
     keep_logs "udpcast-$rate-$n-$loss"
     udp_cleanup_files
   fi
   if has kaplan; then
+    head -1 /proc/stat > "$work/stat0"
     run_kaplan "$rate" "$n"
     python3 "$work/mb.py" krow "$work" "$rate" "$n" "$loss" "$limit"
+    machine_since "$work/stat0"
     keep_logs "kaplan-$rate-$n-$loss"
     drop_images
   fi
