@@ -51,6 +51,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+warm_memory
 echo "golden: lab tree + ${big} MiB incompressible (/home/big.bin)"
 Tests/lab/make-golden.sh "$work/golden.img" $((big + 700)) >/dev/null
 Tests/lab/add-big-file.sh "$work/golden.img" "$big"

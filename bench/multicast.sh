@@ -540,6 +540,7 @@ lab_up() { # RATE N LOSS
   "$NETLAB" "${args[@]}" >/dev/null 2>"$work/netlab.err" || { cat "$work/netlab.err" >&2; die "netlab up $lab failed"; }
 }
 
+warm_memory
 if has kaplan; then prepare_kaplan; fi
 if has udpcast; then prepare_udpcast; fi
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); ${big} MiB per receiver; lab $lab"
