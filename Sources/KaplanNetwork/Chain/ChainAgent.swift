@@ -164,7 +164,7 @@ public final class ChainAgent: @unchecked Sendable {
             let socket: UDPSocket
             do {
                 if let problem = m.problem(maxChunk: maxChunk) {
-                    throw NetworkError("bad-assignment", "the golden's multicast parameters are impossible: \(problem)")
+                    throw NetworkError("bad-assignment", "the golden's multicast parameters are impossible: \(problem); run the same kaplan release on the golden and every node")
                 }
                 socket = try UDPSocket.receiver(group: m.group, port: m.port, interface: interface, receiveBuffer: 16 << 20)
             } catch {
