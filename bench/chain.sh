@@ -157,15 +157,6 @@ for i in range(1, n):
         relay.append(f"node{i} {(t.get('kaplan-upstream', 0) + t.get('kaplan-data-ser', 0)) / gib:.2f}")
 if relay:
     print(f"{'':<8}     relay CPU-s/GiB forwarded (receive+verify+serve threads): " + ", ".join(relay))
-# The whole machine during the apply (/proc/stat; this kernel charges softirq work to the running task, so the
-# agents' CPU above includes packet processing of the lab's links that lands on their threads).
-try:
-    a, b = ([int(x) for x in open(f"{work}/stat{i}").read().split()[1:9]] for i in (0, 1))
-    d = [y - x for x, y in zip(a, b)]; tot = sum(d) or 1
-    print(f"{'':<8}     machine during apply: user {d[0]*100/tot:.0f}%, system {d[2]*100/tot:.0f}%, softirq {d[6]*100/tot:.0f}%, "
-          f"idle {(d[3]+d[4])*100/tot:.0f}%, steal {d[7]*100/tot:.0f}%")
-except (OSError, ValueError):
-    pass
 # Where a middle node's CPU goes, by thread name (the busiest thread of each name), per GiB of its stream.
 mid = f"node{min(2, n)}"
 gib = nbytes.get(mid, 0) / 2**30
@@ -173,6 +164,7 @@ if gib and threads.get(mid):
     top = sorted(threads[mid].items(), key=lambda kv: -kv[1])[:6]
     print(f"{'':<8}     {mid} threads CPU-s/GiB: " + ", ".join(f"{k} {v / gib:.2f}" for k, v in top))
 PY
+  machine_since "$work/stat0:$work/stat1" "             machine during apply"
   "$NETLAB" down $lab >/dev/null
 done
 for r in $udp; do

@@ -521,18 +521,6 @@ run_kaplan() {
   for p in "${pids[@]}"; do waitpid "$p"; done
 }
 
-# machine_since FILE: the machine's CPU since FILE (a copy of /proc/stat's first line): user, system, softirq, idle
-# and steal (time the hypervisor gave this machine's cores to other guests; a paced stream loses it for good).
-machine_since() {
-  python3 - "$1" <<'PY'
-import sys
-a = [int(x) for x in open(sys.argv[1]).read().split()[1:9]]
-b = [int(x) for x in open("/proc/stat").readline().split()[1:9]]
-d = [y - x for x, y in zip(a, b)]; t = sum(d) or 1
-print(f"         machine: user {d[0]*100/t:.0f}%, system {d[2]*100/t:.0f}%, softirq {d[6]*100/t:.0f}%, idle {(d[3]+d[4])*100/t:.0f}%, steal {d[7]*100/t:.0f}%")
-PY
-}
-
 lab_up() { # RATE N LOSS
   local args=(up $lab "$2" --multicast)
   [[ $1 != none ]] && args+=(--rate "$1")
@@ -560,7 +548,7 @@ for r in $runs; do
     head -1 /proc/stat > "$work/stat0"
     run_udpcast "$rate" "$n"
     python3 "$work/mb.py" urow "$work" "$rate" "$n" "$loss" "$limit" $((big << 20)) "$uintact"
-    machine_since "$work/stat0"
+    machine_since "$work/stat0" "         machine"
     keep_logs "udpcast-$rate-$n-$loss"
     udp_cleanup_files
   fi
@@ -568,7 +556,7 @@ for r in $runs; do
     head -1 /proc/stat > "$work/stat0"
     run_kaplan "$rate" "$n"
     python3 "$work/mb.py" krow "$work" "$rate" "$n" "$loss" "$limit"
-    machine_since "$work/stat0"
+    machine_since "$work/stat0" "         machine"
     keep_logs "kaplan-$rate-$n-$loss"
     drop_images
   fi

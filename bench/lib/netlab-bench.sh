@@ -4,6 +4,7 @@
 #   source bench/lib/netlab-bench.sh
 #   link_limit LAB NODE [SECONDS]   → prints the TCP goodput golden → NODE in Mbit/s (e.g. "93.4")
 #   warm_memory                     → once per boot, touches the free memory (a VM's first-touch cost; below)
+#   machine_since FILE [LABEL]      → the machine's CPU since FILE (a copy of /proc/stat's first line), steal included
 #
 # link_limit runs an iperf3 server in NODE's namespace (one test, then it exits) and an iperf3 client in the
 # golden's namespace, parses the client's JSON with python3 and prints the receiver's goodput. This is the
@@ -74,4 +75,20 @@ if n:
     m.close()
 PY
   echo "$boot" > "$marker" 2>/dev/null || true
+}
+
+# machine_since FILE [LABEL]: the machine's CPU since FILE (a copy of /proc/stat's first line; or FILE:END for the
+# interval between two copies): user, system, softirq, idle and steal (time the hypervisor gave this machine's cores
+# to other guests; a paced stream loses it for good). This kernel has no IRQ time accounting: softirq work done in a
+# task's context is counted as that task's system time.
+machine_since() {
+  python3 - "$1" "${2:-machine}" <<'PY'
+import sys
+start, _, end = sys.argv[1].partition(":")
+a = [int(x) for x in open(start).read().split()[1:9]]
+b = [int(x) for x in (open(end).read() if end else open("/proc/stat").readline()).split()[1:9]]
+d = [y - x for x, y in zip(a, b)]; t = sum(d) or 1
+print(f"{sys.argv[2]}: user {d[0]*100/t:.0f}%, system {d[2]*100/t:.0f}%, softirq {d[6]*100/t:.0f}%, "
+      f"idle {(d[3]+d[4])*100/t:.0f}%, steal {d[7]*100/t:.0f}%")
+PY
 }
