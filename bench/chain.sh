@@ -7,6 +7,7 @@
 #   bench/chain.sh [--big MiB] [--runs "100mbit:1 100mbit:4 1gbit:1 1gbit:4 none:2"] [--udpcast "1gbit:4"]
 #                  [--kaplan PATH]   (default: .build/release/kaplan, built if missing)
 #                  [--chunk SIZE]    (the plan's transport.chunk-size, e.g. 256KiB; default: the plan's default)
+#                  [--keep-logs DIR] (each kaplan run's server events, server and agent logs go to DIR/RATE-N/)
 #
 # Per run it prints: link, N, iperf3 Mbit/s, per-node stream goodput (min / median, Mbit/s) = stream bytes / the
 # node's stream-step time, the ratio min/iperf3, the whole deployment's wall time, and each agent's CPU seconds
@@ -26,6 +27,7 @@ runs="100mbit:1 100mbit:4 1gbit:1 1gbit:4 none:2"
 udp="1gbit:4"
 k=
 chunk=
+keep=
 while [ $# -gt 0 ]; do
   case $1 in
     --big) big=$2; shift 2 ;;
@@ -33,7 +35,8 @@ while [ $# -gt 0 ]; do
     --udpcast) udp=$2; shift 2 ;;
     --kaplan) k=$(realpath "$2"); shift 2 ;;
     --chunk) chunk=$2; shift 2 ;;
-    *) echo "usage: bench/chain.sh [--big MiB] [--runs 'RATE:N …'] [--udpcast 'RATE:N …'] [--kaplan PATH] [--chunk SIZE]" >&2; exit 64 ;;
+    --keep-logs) keep=${2:?}; shift 2 ;;
+    *) echo "usage: bench/chain.sh [--big MiB] [--runs 'RATE:N …'] [--udpcast 'RATE:N …'] [--kaplan PATH] [--chunk SIZE] [--keep-logs DIR]" >&2; exit 64 ;;
   esac
 done
 if [ -z "${k:-}" ]; then
@@ -143,6 +146,27 @@ if n > 1 and len(xfer) == n:
     order = sorted(done)
     print(f"{'':<8}     transfer Mbit/s by node in chain order ({order[0]} first): " + " ".join(
         f"{(nbytes[k] - first[k][1]) * 8 / (done[k] - first[k][0]) / 1e6:.1f}" for k in order))
+# Each agent's closing line about its upstream link (ChainAgent.describe): the rate from its first to its last chunk
+# (the network alone, without its disk's tail), and what held its upstream back (its disk or its downstream, behind
+# by the whole window). The golden's line says how long it waited for its own producer.
+import re
+link, held = {}, []
+for i in range(1, n + 1):
+    try: text = open(f"{work}/agent{i}.log").read()
+    except OSError: continue
+    m = re.search(r"node\d+: received .*?\(([\d.]+) Mbit/s\)", text)
+    if m: link[f"node{i}"] = float(m.group(1))
+    m = re.search(r"the window held the upstream back ([^;\n]*)", text)
+    if m: held.append(f"node{i}: {m.group(1)}")
+if len(link) == n:
+    order = sorted(link)
+    print(f"{'':<8}     first-to-last-chunk Mbit/s in chain order: " + " ".join(f"{link[k]:.1f}" for k in order)
+          + (f" (min {min(link.values()) / limit * 100:.1f} % of iperf3)" if limit else ""))
+print(f"{'':<8}     upstream held back by a full window: " + ("; ".join(held) if held else "never"))
+try:
+    for line in open(f"{work}/server.err"):
+        if "golden: served" in line: print(f"{'':<8}     {line.strip()[line.find('golden: served'):]}")
+except OSError: pass
 # The relay's own share: the threads that receive and verify (kaplan-upstream) and serve the next node
 # (kaplan-data-serve, named kaplan-data-ser by Linux), per GiB forwarded; the last node forwards nothing.
 try:
@@ -165,6 +189,10 @@ if gib and threads.get(mid):
     print(f"{'':<8}     {mid} threads CPU-s/GiB: " + ", ".join(f"{k} {v / gib:.2f}" for k, v in top))
 PY
   machine_since "$work/stat0:$work/stat1" "             machine during apply"
+  if [ -n "$keep" ]; then
+    mkdir -p "$keep/$rate-$n"
+    cp "$work"/server.jsonl "$work"/server.err "$work"/agent*.log "$work"/threads.json "$work/plan.yaml" "$keep/$rate-$n/" 2>/dev/null || true
+  fi
   "$NETLAB" down $lab >/dev/null
 done
 for r in $udp; do

@@ -463,7 +463,7 @@ import Testing
         let started = Date()
         receiver.start()
         sender.start()
-        let reader = ring.register(from: 0)
+        let reader = ring.register(from: 0, name: "disk")
         var got: [[UInt8]] = []
         let deadline = Date().addingTimeInterval(30)
         while got.count < plaintexts.count && Date() < deadline {

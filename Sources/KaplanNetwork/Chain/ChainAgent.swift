@@ -256,6 +256,7 @@ public final class ChainAgent: @unchecked Sendable {
         // Keep relaying until the server says the session is over (downstream nodes may still need the stream).
         while !state_.isOver { try? await Task.sleep(for: .milliseconds(100)) }
         receiver_?.stop()
+        if let r = receiver_ { log("\(name): \(Self.describe(received: r.received, accounting: ring.accounting))") }
         ring.close()
         downstream_?.stop()
         if let m = multicast_ {
@@ -269,6 +270,22 @@ public final class ChainAgent: @unchecked Sendable {
         let ok = outcome.ok && !state_.wasEvicted
         log("\(name): \(ok ? "OK" : "KO")\(outcome.failure.map { " — \($0.step): \($0.message)" } ?? "")")
         return ok ? 0 : 1
+    }
+
+    /// The node's closing line about its upstream link: the rate from its first to its last chunk, and whether a
+    /// full window (its own disk or its downstream neighbour behind by the whole ring) held the upstream back.
+    static func describe(received r: (chunks: UInt64, bytes: UInt64, seconds: Double), accounting a: ChunkRing.Accounting) -> String {
+        var line = "received \(r.chunks) chunk(s), " + String(format: "%.1f MiB", Double(r.bytes) / 1048576)
+        if r.seconds > 0 {
+            line += String(format: " in %.1f s from the first to the last (%.1f Mbit/s)", r.seconds, Double(r.bytes) * 8 / r.seconds / 1e6)
+        }
+        let held = a.heldBack.filter { $0.value >= 0.05 }.sorted { $0.key < $1.key }
+        line += held.isEmpty ? "; the window never held the upstream back"
+            : "; the window held the upstream back " + held.map { String(format: "%.1f s for ", $0.value) + $0.key }.joined(separator: ", ")
+        if !a.maxLag.isEmpty {
+            line += "; most chunks behind: " + a.maxLag.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        }
+        return line
     }
 
     private func receiveControl(_ link: FramedLink) throws -> [UInt8] {

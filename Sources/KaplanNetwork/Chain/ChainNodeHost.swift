@@ -76,7 +76,7 @@ final class ChainNodeHost: KaplanEngine.Host, @unchecked Sendable {
     private static func write(
         node: String, ring: ChunkRing, segments: [String], base: any SegmentedStreamHost, progress: ProgressSink, cancelled: CancelFlag
     ) throws -> String {
-        let reader = ring.register(from: 0)
+        let reader = ring.register(from: 0, name: "disk")
         defer { ring.unregister(reader) }
         var writer: (any SegmentWriter)? = nil
         var current: UInt32? = nil

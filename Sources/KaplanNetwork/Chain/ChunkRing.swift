@@ -28,7 +28,25 @@ final class ChunkRing: ChunkSource, @unchecked Sendable {
     private var complete = false
     private var closed = false
     private var readers: [Int: UInt64] = [:]
+    private var readerNames: [Int: String] = [:]
     private var nextReader = 0
+    private var held: [String: Double] = [:]
+    private var lagged: [String: UInt64] = [:]
+
+    /// Where the window's backpressure came from, for the node's closing log line.
+    struct Accounting: Equatable {
+        /// Seconds the upstream link waited for a full window, by the reader that still needed the oldest chunk.
+        var heldBack: [String: Double]
+        /// The most chunks each reader was behind the newest one.
+        var maxLag: [String: UInt64]
+    }
+
+    /// What held the upstream back so far.
+    var accounting: Accounting {
+        condition.lock()
+        defer { condition.unlock() }
+        return Accounting(heldBack: held, maxLag: lagged)
+    }
 
     /// A ring holding up to `capacity` chunks.
     init(capacity: Int) { self.capacity = max(2, capacity) }
@@ -48,31 +66,41 @@ final class ChunkRing: ChunkSource, @unchecked Sendable {
             guard entry.header.sequence == nextSequence else { return .outOfOrder(expected: nextSequence) }
             if entries.count < capacity { break }
             // Full: drop the oldest only when no reader still needs it.
-            if readers.values.allSatisfy({ $0 > base }) {
+            let holding = readers.filter { $0.value <= base }.keys
+            if holding.isEmpty {
                 entries[base] = nil
                 base += 1
                 break
             }
+            let since = monotonicSeconds()
             _ = condition.wait(until: Date(timeIntervalSinceNow: 0.2))
+            let waited = monotonicSeconds() - since
+            for r in holding { held[readerNames[r] ?? "?", default: 0] += waited }
         }
         entries[nextSequence] = entry
         nextSequence += 1
+        for (r, at) in readers where nextSequence > at {
+            let name = readerNames[r] ?? "?"
+            lagged[name] = max(lagged[name] ?? 0, nextSequence - at)
+        }
         if entry.header.flags.contains(.endOfStream) { complete = true }
         condition.broadcast()
         return .stored
     }
 
-    func register(from sequence: UInt64) -> Int {
+    func register(from sequence: UInt64, name: String) -> Int {
         condition.lock()
         defer { condition.unlock() }
         nextReader += 1
         readers[nextReader] = sequence
+        readerNames[nextReader] = name
         return nextReader
     }
 
     func unregister(_ reader: Int) {
         condition.lock()
         readers[reader] = nil
+        readerNames[reader] = nil
         condition.broadcast()
         condition.unlock()
     }

@@ -2,8 +2,9 @@ import Foundation
 
 /// Where a data link's server side reads the sealed chunks it sends: the golden's spool or a relay's ring.
 protocol ChunkSource: AnyObject, Sendable {
-    /// Registers a reader that needs chunks from `sequence` on; what it still needs is kept.
-    func register(from sequence: UInt64) -> Int
+    /// Registers a reader that needs chunks from `sequence` on; what it still needs is kept. `name` says who it is
+    /// in the source's accounting (the node's own disk, or the downstream neighbour's name).
+    func register(from sequence: UInt64, name: String) -> Int
     /// Forgets a reader.
     func unregister(_ reader: Int)
     /// The sealed chunk `sequence` for `reader`, waiting up to `timeout` for it to arrive.

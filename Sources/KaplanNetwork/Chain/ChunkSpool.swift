@@ -54,7 +54,7 @@ final class ChunkSpool: ChunkSource, @unchecked Sendable {
     /// Chunks spooled so far.
     var count: Int { condition.lock(); defer { condition.unlock() }; return index.count }
 
-    func register(from sequence: UInt64) -> Int { 0 }
+    func register(from sequence: UInt64, name: String) -> Int { 0 }
     func unregister(_ reader: Int) {}
 
     func sealed(_ sequence: UInt64, reader: Int, timeout: Duration) -> ChunkFetch {

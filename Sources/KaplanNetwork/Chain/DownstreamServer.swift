@@ -143,29 +143,49 @@ final class DownstreamServer: @unchecked Sendable {
         lock.unlock()
         previous?.socket.shutdown()
         socket.setTimeouts(receive: nil, send: nil)
-        let reader = source.register(from: from)
+        let reader = source.register(from: from, name: name)
+        var sequence = from
+        var sent: UInt64 = 0
+        var sending = 0.0
+        var waiting = 0.0
+        let began = monotonicSeconds()
+        var ended = began
         defer {
+            // Where this link's time went: a relay that spent it waiting for chunks was fed late from upstream;
+            // one that spent it sending had a busy link (or a slow downstream, then the server evicts it).
+            if sequence > from {
+                log("served \(name) chunks \(from)–\(sequence - 1) ("
+                    + String(format: "%.1f MiB in %.1f s: %.1f s sending, %.1f s waiting for chunks)", Double(sent) / 1048576, ended - began, sending, waiting))
+            }
             source.unregister(reader)
             lock.lock()
             if serving[name] === me { serving[name] = nil }
             lock.unlock()
             socket.close()
         }
-        var sequence = from
         while !isStopped {
-            switch source.sealed(sequence, reader: reader, timeout: .milliseconds(500)) {
+            let asked = monotonicSeconds()
+            let fetched = source.sealed(sequence, reader: reader, timeout: .milliseconds(500))
+            let got = monotonicSeconds()
+            waiting += got - asked
+            ended = got
+            switch fetched {
             case .chunk(let bytes):
                 me.lock.lock()
-                me.blockedSince = monotonicSeconds()
+                me.blockedSince = got
                 me.lock.unlock()
                 do {
                     try bytes.withUnsafeBytes { try link.send(chunk: $0) }
                 } catch {
                     return
                 }
+                let done = monotonicSeconds()
+                sending += done - got
+                ended = done
                 me.lock.lock()
                 me.blockedSince = nil
                 me.lock.unlock()
+                sent += UInt64(bytes.count)
                 sequence += 1
             case .gap(let oldest):
                 try? link.send(control: DataMessage.gap(oldest: oldest).encoded())

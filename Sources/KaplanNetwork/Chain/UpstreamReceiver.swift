@@ -17,6 +17,10 @@ final class UpstreamReceiver: @unchecked Sendable {
     private var socket: TCPSocket?
     private var workers: [Worker] = []
     private var stopped = false
+    private var firstAt: Double? = nil
+    private var lastAt = 0.0
+    private var chunks: UInt64 = 0
+    private var bytes: UInt64 = 0
     /// Test hook: flip one bit of the chunk with this sequence number once it arrives (KAPLAN_TEST_FLIP_CHUNK).
     private var flipChunk: UInt64? = ProcessInfo.processInfo.environment["KAPLAN_TEST_FLIP_CHUNK"].flatMap { UInt64($0) }
 
@@ -29,6 +33,13 @@ final class UpstreamReceiver: @unchecked Sendable {
         self.name = name
         self.maxChunk = maxChunk
         self.onLost = onLost
+    }
+
+    /// What arrived: chunks and sealed bytes stored, and the seconds from the first to the last (over every link).
+    var received: (chunks: UInt64, bytes: UInt64, seconds: Double) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (chunks, bytes, firstAt.map { lastAt - $0 } ?? 0)
     }
 
     /// (Re)links to `upstream`: the current link, if any, is dropped.
@@ -125,6 +136,13 @@ final class UpstreamReceiver: @unchecked Sendable {
                 switch ring.append(.init(sealed: sealed, plaintext: opened.plaintext, header: opened.header), isCurrent: { isCurrent(g) }) {
                 case .stored:
                     next += 1
+                    let now = monotonicSeconds()
+                    lock.lock()
+                    if firstAt == nil { firstAt = now }
+                    lastAt = now
+                    chunks += 1
+                    bytes += UInt64(sealed.count)
+                    lock.unlock()
                     if opened.header.flags.contains(.endOfStream) { return }
                 case .outOfOrder(let expected):
                     next = expected
