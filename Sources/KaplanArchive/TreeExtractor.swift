@@ -149,7 +149,7 @@ public struct TreeExtractor: Sendable {
             }
             var digest: String? = nil
             if hardlinkDisplay == nil && archive_entry_filetype(entry) == FileType.regular {
-                digest = try copyContent(from: reader, source: source, to: disk, entry: entry, path: display)
+                digest = try copyContent(from: reader, source: source, to: disk, entry: entry, target: target, path: display)
                 statistics.regularFiles += 1
                 statistics.fileBytes += archive_entry_size(entry)
             }
@@ -197,10 +197,12 @@ public struct TreeExtractor: Sendable {
 
     /// Writes a regular file's data blocks where the archive places them (holes stay holes); returns its digest.
     private func copyContent(
-        from reader: ArchiveHandle, source: SourceContext, to disk: ArchiveHandle, entry: OpaquePointer, path: String
+        from reader: ArchiveHandle, source: SourceContext, to disk: ArchiveHandle, entry: OpaquePointer, target: [CChar],
+        path: String
     ) throws(ArchiveError) -> String {
         let size = archive_entry_size(entry)
         var hasher = SHA256()
+        var writeback = WritebackWindow(path: target)
         var position: Int64 = 0
         while true {
             var buffer: UnsafeRawPointer? = nil
@@ -222,6 +224,7 @@ public struct TreeExtractor: Sendable {
                 path: path)
             hasher.update(UnsafeRawBufferPointer(start: buffer, count: length))
             position = offset + Int64(length)
+            writeback.wrote(upTo: position)
         }
         if position < size { hasher.updateZeros(count: size - position) }
         return hasher.finalizeHex()
