@@ -189,6 +189,7 @@ if gib and threads.get(mid):
     print(f"{'':<8}     {mid} threads CPU-s/GiB: " + ", ".join(f"{k} {v / gib:.2f}" for k, v in top))
 PY
   machine_since "$work/stat0:$work/stat1" "             machine during apply"
+  queue_drops $lab "             lab queue drops (iperf3 and apply)"
   if [ -n "$keep" ]; then
     mkdir -p "$keep/$rate-$n"
     cp "$work"/server.jsonl "$work"/server.err "$work"/agent*.log "$work"/threads.json "$work/plan.yaml" "$keep/$rate-$n/" 2>/dev/null || true

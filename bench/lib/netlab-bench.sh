@@ -5,6 +5,8 @@
 #   link_limit LAB NODE [SECONDS]   → prints the TCP goodput golden → NODE in Mbit/s (e.g. "93.4")
 #   warm_memory                     → once per boot, touches the free memory (a VM's first-touch cost; below)
 #   machine_since FILE [LABEL]      → the machine's CPU since FILE (a copy of /proc/stat's first line), steal included
+#   queue_drops LAB [LABEL]         → packets the lab's shapers dropped since it came up: each node's egress (the
+#                                     golden's too) and the switch's ports towards the nodes, the busiest named
 #
 # link_limit runs an iperf3 server in NODE's namespace (one test, then it exits) and an iperf3 client in the
 # golden's namespace, parses the client's JSON with python3 and prints the receiver's goodput. This is the
@@ -90,5 +92,27 @@ b = [int(x) for x in (open(end).read() if end else open("/proc/stat").readline()
 d = [y - x for x, y in zip(a, b)]; t = sum(d) or 1
 print(f"{sys.argv[2]}: user {d[0]*100/t:.0f}%, system {d[2]*100/t:.0f}%, softirq {d[6]*100/t:.0f}%, "
       f"idle {(d[3]+d[4])*100/t:.0f}%, steal {d[7]*100/t:.0f}%")
+PY
+}
+
+# queue_drops LAB [LABEL]: the lab's tbf queues that overflowed (tail drops make TCP back off; a relay's own data
+# and the ACKs of the flow it receives share its egress queue). Reads `tc -s qdisc` in every namespace of LAB.
+queue_drops() {
+  local lab=${1:?usage: queue_drops LAB [LABEL]} label=${2:-queue drops} ns dev n
+  local egress=() ports=()
+  for ns in $(ip netns list | awk '{print $1}' | grep -E "^$lab-(g|n[0-9]+|switch)\$"); do
+    while read -r dev n; do
+      [ "$n" -gt 0 ] || continue
+      if [ "$ns" = "$lab-switch" ]; then ports+=("$dev:$n"); else egress+=("${ns#"$lab"-}:$n"); fi
+    done < <(tc -s -n "$ns" qdisc show 2>/dev/null | awk '/^qdisc tbf/ {dev=$5} /dropped/ && dev {gsub(",", ""); print dev, $7; dev=""}')
+  done
+  python3 - "$label" "${egress[*]:-}" "${ports[*]:-}" <<'PY'
+import sys
+label, egress, ports = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+def show(items):
+    pairs = sorted(((int(n), name) for name, n in (i.rsplit(":", 1) for i in items)), reverse=True)
+    total = sum(n for n, _ in pairs)
+    return f"{total}" + (" (" + ", ".join(f"{name} {n}" for n, name in pairs[:4]) + (", …" if len(pairs) > 4 else "") + ")" if pairs else "")
+print(f"{label}: node egress {show(egress)}; switch ports {show(ports)}")
 PY
 }
