@@ -5,16 +5,18 @@ import CArchive
 #endif
 
 /// Keeps a large file's extraction from piling its data up in the page cache: every `window` bytes it starts
-/// writeback of what was just written (`sync_file_range` WRITE), waits for the window before that to reach the
-/// disk and drops it from the cache (`POSIX_FADV_DONTNEED`). So a clone's file holds at most about two windows of
-/// dirty and cached pages instead of all of it, the disk is written while the stream arrives instead of in a
-/// burst at the end, and the same few pages are reused for the whole file.
+/// writeback of what was just written (`sync_file_range` WRITE) and drops the two windows before that from the
+/// cache (`POSIX_FADV_DONTNEED`). It never waits for the disk: pages whose writeback has not finished yet (a disk
+/// slower than the stream) are skipped by the kernel and stay cached as before, to be written and reclaimed the
+/// usual way. So with a disk that keeps up, a clone's file holds about three windows of cached pages instead of
+/// all of it, the disk is written while the stream arrives instead of in a burst at the end, and the same few
+/// pages are reused for the whole file.
 ///
 /// Why it matters: a clone is written once and not read back (the fix-ups read a few small files), so caching it
 /// only evicts what the node needs — a network-booted node runs from RAM. Measured in the lab (bench/RESULTS.md,
-/// chain "Seventh run"): 16 paced writers of 512 MiB each into XFS on loop devices took 26–28 CPU-s of system
-/// time through the page cache, 3.7–4.0 with this window; a virtual machine backs each new page-cache page on
-/// first touch, and fresh pages are what an unbounded cache keeps asking for.
+/// chain "Seventh run"): 16 writers paced at 100 Mbit, 512 MiB each, into XFS on loop devices took 26–28 CPU-s of
+/// system time through the page cache and 3.7–4.0 with such a window; this virtual machine backs each new
+/// page-cache page on first touch, and an unbounded cache keeps asking for new pages.
 ///
 /// Only a hint: it opens its own read-only descriptor of the file libarchive is writing (libarchive does not
 /// share its own), and if that fails or a call fails, extraction goes on as before. Errors writing the data are
@@ -28,8 +30,6 @@ struct WritebackWindow: ~Copyable {
     private var failed = false
     /// Writeback was started for [0, started).
     private var started: Int64 = 0
-    /// [0, dropped) is on the disk and out of the cache.
-    private var dropped: Int64 = 0
 
     /// Hints for the file at `path` (the name libarchive just created).
     init(path: [CChar]) { self.path = path }
@@ -51,12 +51,11 @@ struct WritebackWindow: ~Copyable {
             failed = true
             return
         }
-        if started > dropped {
-            let flags = KAPLAN_SYNC_FILE_RANGE_WAIT_BEFORE | KAPLAN_SYNC_FILE_RANGE_WRITE | KAPLAN_SYNC_FILE_RANGE_WAIT_AFTER
-            if sync_file_range(fd, dropped, started - dropped, flags) == 0 {
-                _ = posix_fadvise(fd, off_t(dropped), off_t(started - dropped), POSIX_FADV_DONTNEED)
-                dropped = started
-            }
+        // The two windows before this one (their writeback began one and two windows ago; each range is dropped
+        // twice, so what was still being written the first time goes the second).
+        let from = max(0, started - 2 * Self.window)
+        if started > from {
+            _ = posix_fadvise(fd, off_t(from), off_t(started - from), POSIX_FADV_DONTNEED)
         }
         started = position
     }

@@ -46,10 +46,10 @@ import Testing
             let (archived, extracted) = try streamTree(
                 TreeArchiver(root: source, compression: .none), into: destination, chunk: 1 << 20, bufferLimit: 8 << 20)
             #expect(archived.manifest == extracted.manifest)
-            // Through the cache alone all 48 MiB would still be there; the window leaves at most about two
-            // windows (8 MiB each) of the file's tail.
+            // Through the cache alone all 48 MiB would still be there; the window leaves about three windows
+            // (8 MiB each) of the file's tail, more only where the disk lags (never waited for).
             let cached = try Self.cachedBytes(destination + "/big.bin")
-            #expect(cached <= 24 << 20, "\(cached >> 20) MiB of the extracted 48 MiB file is still cached")
+            #expect(cached <= 32 << 20, "\(cached >> 20) MiB of the extracted 48 MiB file is still cached")
             let back = try Data(contentsOf: URL(fileURLWithPath: destination + "/big.bin"))
             #expect(back.count == size && back.elementsEqual(big))
             #expect(try String(contentsOfFile: destination + "/small.txt", encoding: .utf8) == "a small file is never opened twice\n")
