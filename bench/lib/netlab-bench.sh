@@ -11,7 +11,8 @@
 # link_limit runs an iperf3 server in NODE's namespace (one test, then it exits) and an iperf3 client in the
 # golden's namespace, parses the client's JSON with python3 and prints the receiver's goodput. This is the
 # "link limit" that the chain and multicast benchmarks report their ratios against; measure it in the same run
-# (same machine load) as the transport it is compared with. Every child has a hard timeout and is killed by PID.
+# (same machine load) as the transport it is compared with. LINK_LIMIT_CC=NAME makes iperf3 use that TCP
+# congestion control (iperf3 -C) instead of the kernel's default. Every child has a hard timeout and is killed by PID.
 # Needs: root, iperf3, python3, a lab that is up.
 
 NETLAB_BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -35,7 +36,7 @@ link_limit() {
     sleep 0.1
   done
   if ! timeout --kill-after=5 $((seconds + 20)) "$NETLAB" exec "$lab" g -- \
-    iperf3 -c "$addr" -B "$golden" -p "$port" -t "$seconds" -O 1 -J >"$work/client.json" 2>"$work/client.err"; then
+    iperf3 -c "$addr" -B "$golden" -p "$port" -t "$seconds" -O 1 ${LINK_LIMIT_CC:+-C "$LINK_LIMIT_CC"} -J >"$work/client.json" 2>"$work/client.err"; then
     echo "link_limit: iperf3 client in $lab-g → $node ($addr) failed; server log: $(tr '\n' ' ' <"$work/server.log"); client: $(head -c 600 "$work/client.json" "$work/client.err" | tr '\n' ' ')" >&2
     rc=1
   fi

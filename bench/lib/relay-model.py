@@ -9,10 +9,17 @@ PIECE is how much it gathers before forwarding: 0 = whatever each recv returns (
 (store and forward, as kaplan forwards whole chunks). It prints "BYTES FIRST LAST MBIT/S" (first and last byte
 received, wall clock). Every wait is bounded (30 s to connect, 120 s per socket operation).
 """
-import queue, socket, sys, threading, time
+import os, queue, socket, sys, threading, time
+
+CC = os.environ.get("RELAY_MODEL_CC", "")
+
+def cc(s):
+    """Sets the congestion control of socket s to $RELAY_MODEL_CC, if given (root may choose any the kernel has)."""
+    if CC: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, CC.encode())
+    return s
 
 def relay(addr, port, nxt, piece):
-    ls = socket.socket()
+    ls = cc(socket.socket())
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind((addr, port))
     ls.listen(1)
@@ -22,7 +29,7 @@ def relay(addr, port, nxt, piece):
         deadline = time.time() + 30
         while out is None:
             try:
-                out = socket.create_connection((nxt, port), timeout=5)
+                out = cc(socket.create_connection((nxt, port), timeout=5))
             except OSError:
                 if time.time() > deadline: raise
                 time.sleep(0.05)
@@ -59,7 +66,7 @@ def relay(addr, port, nxt, piece):
     print(f"{n} {first or 0:.3f} {last:.3f} {rate:.1f}", flush=True)
 
 def send(dest, port, path):
-    s = socket.create_connection((dest, port), timeout=30)
+    s = cc(socket.create_connection((dest, port), timeout=30))
     s.settimeout(120)
     with open(path, "rb") as f:
         while b := f.read(1 << 20):
