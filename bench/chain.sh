@@ -8,6 +8,8 @@
 #                  [--kaplan PATH]   (default: .build/release/kaplan, built if missing)
 #                  [--chunk SIZE]    (the plan's transport.chunk-size, e.g. 256KiB; default: the plan's default)
 #                  [--keep-logs DIR] (each kaplan run's server events, server and agent logs go to DIR/RATE-N/)
+#                  [--cc NAME]       (the plan's transport.congestion-control, e.g. system or bbr; default: the plan's
+#                                     default, cubic)
 #
 # Per run it prints: link, N, iperf3 Mbit/s, per-node stream goodput (min / median, Mbit/s) = stream bytes / the
 # node's stream-step time, the ratio min/iperf3, the whole deployment's wall time, and each agent's CPU seconds
@@ -17,7 +19,9 @@
 # without the time a node that finished formatting early waits for the slowest one before the golden starts
 # the stream (the chain starts when every node is ready; udpcast's figures also count from its transfer start),
 # and its ratio to iperf3; on a second line, the relay's own share (the receiving and serving threads' CPU, sampled from
-# /proc by bench/lib/thread-cpu.py, per GiB forwarded). Everything (namespaces, processes, loops, files) is
+# /proc by bench/lib/thread-cpu.py, per GiB forwarded). The iperf3 figure is the higher of two runs when the
+# kernel's default congestion control is not the one kaplan's data links use (cubic unless --cc): one with the
+# kernel's default, one with kaplan's (iperf3 -C); both are printed. Everything (namespaces, processes, loops, files) is
 # removed at the end, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +32,7 @@ udp="1gbit:4"
 k=
 chunk=
 keep=
+cc=
 while [ $# -gt 0 ]; do
   case $1 in
     --big) big=$2; shift 2 ;;
@@ -36,7 +41,8 @@ while [ $# -gt 0 ]; do
     --kaplan) k=$(realpath "$2"); shift 2 ;;
     --chunk) chunk=$2; shift 2 ;;
     --keep-logs) keep=${2:?}; shift 2 ;;
-    *) echo "usage: bench/chain.sh [--big MiB] [--runs 'RATE:N …'] [--udpcast 'RATE:N …'] [--kaplan PATH] [--chunk SIZE] [--keep-logs DIR]" >&2; exit 64 ;;
+    --cc) cc=${2:?}; shift 2 ;;
+    *) echo "usage: bench/chain.sh [--big MiB] [--runs 'RATE:N …'] [--udpcast 'RATE:N …'] [--kaplan PATH] [--chunk SIZE] [--keep-logs DIR] [--cc NAME]" >&2; exit 64 ;;
   esac
 done
 if [ -z "${k:-}" ]; then
@@ -75,7 +81,7 @@ nodes:
 PLAN
     for i in $(seq 1 "$1"); do echo "    - { name: node$i, image: n$i.img }"; done
     cat <<PLAN
-transport: { kind: chain, order: name, join-timeout: 120s${chunk:+, chunk-size: $chunk} }
+transport: { kind: chain, order: name, join-timeout: 120s${chunk:+, chunk-size: $chunk}${cc:+, congestion-control: $cc} }
 bootloader: { kind: none, initrd: { rebuild: false } }
 fixups: { ssh-host-keys: keep }
 exclude: { paths: [/scratch] }
@@ -89,6 +95,15 @@ for r in $runs; do
   rate=${r%:*} n=${r#*:}
   "$NETLAB" up $lab "$n" --rate "$rate" >/dev/null
   limit=$(link_limit $lab n1 5 2>/dev/null || echo 0)
+  # The same link with the congestion control kaplan's links use, where the kernel's default is another one.
+  system_cc=$("$NETLAB" exec $lab g -- sysctl -n net.ipv4.tcp_congestion_control)
+  kaplan_cc=${cc:-cubic}; [ "$kaplan_cc" = system ] && kaplan_cc=$system_cc
+  limits="iperf3 $system_cc (kernel default) $limit"
+  if [ "$kaplan_cc" != "$system_cc" ]; then
+    other=$(LINK_LIMIT_CC=$kaplan_cc link_limit $lab n1 5 2>/dev/null || echo 0)
+    limits="$limits, $kaplan_cc $other"
+    limit=$(python3 -c "print(max($limit, $other))")
+  fi
   plan "$n"
   for i in $(seq 1 "$n"); do rm -f "$work/n$i.img"; truncate -s $((big + 1000))M "$work/n$i.img"; done
   rm -f "$work/threads.json" "$work/threads.stop"
@@ -188,6 +203,7 @@ if gib and threads.get(mid):
     top = sorted(threads[mid].items(), key=lambda kv: -kv[1])[:6]
     print(f"{'':<8}     {mid} threads CPU-s/GiB: " + ", ".join(f"{k} {v / gib:.2f}" for k, v in top))
 PY
+  echo "             link limit: $limits (ratios against the higher); kaplan's data links: $kaplan_cc"
   machine_since "$work/stat0:$work/stat1" "             machine during apply"
   queue_drops $lab "             lab queue drops (iperf3 and apply)"
   if [ -n "$keep" ]; then

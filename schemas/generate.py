@@ -54,6 +54,7 @@ DEVICE = r"^/dev/[^\s]+$"
 ABS = r"^/"
 DISK_NAME = r"^[^| ]+$"
 IFNAME = r"^[^/\s]{1,15}$"
+CCNAME = r"^[a-z0-9_]{1,15}$"
 MODULE = r"^[^/\s]+$"
 MOUNT_OPTION = r"^[^,\s]+$"
 
@@ -267,7 +268,7 @@ nodes = obj("Nodes", "The nodes: count (named PREFIX01…), an explicit list, or
 }, anyOf=[dict(title="count", description="Nodes given by count.", **present("count")),
           dict(title="list", description="Nodes given by list.", **present("list"))])
 
-CHAIN_ONLY = ["order"]
+CHAIN_ONLY = ["order", "congestion-control"]
 MCAST_ONLY = ["group", "data-port", "interface", "max-rate", "ttl", "fec", "receiver-timeout"]
 
 transport_props = {
@@ -280,6 +281,9 @@ transport_props = {
                            default="300s"),
     "order": enum("Chain order", "Chain only: order of the nodes in the chain.", ["address", "name", "listed"],
                   "address"),
+    "congestion-control": string("Congestion control", "Chain only: the TCP congestion control of the data "
+                                 "links (a name the nodes' kernels have: cubic, bbr, reno, …), or system for each "
+                                 "kernel's default.", pattern=CCNAME, default="cubic", examples=["cubic", "system"]),
     "buffer": ref("size", "Buffer", "Chain: per-hop replay window; multicast: each receiver's reassembly window. 1MiB–4GiB.", default="64MiB"),
     "stall-timeout": string("Stall timeout", "Evict a node that holds the chain (or the multicast window) back this long, 1s–24h.",
                             pattern=DURATION_1S_24H, default="10s"),

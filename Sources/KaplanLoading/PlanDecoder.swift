@@ -482,6 +482,17 @@ package struct PlanDecoder {
         set("stall-timeout", { context.duration($0, "transport.stall-timeout", in: 1000...86_400_000) }) { t.stallTimeout = $0 }
         if kind == .chain {
             set("order", { context.choice($0, "transport.order", Transport.ChainOrder.self) }) { t.order = $0 }
+            set("congestion-control", { n -> String? in
+                guard let s = context.nonEmptyString(n, "transport.congestion-control") else { return nil }
+                // The kernel's names (TCP_CA_NAME_MAX: 15 characters): cubic, bbr, reno, dctcp, htcp, …
+                guard s.utf8.count <= 15, s.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f }) else {
+                    context.error(
+                        "invalid-value", "transport.congestion-control '\(s)' is not a TCP congestion control name", at: n,
+                        hint: "a name the nodes' kernels have (cubic, bbr, reno, …; see net.ipv4.tcp_available_congestion_control), or 'system' for each kernel's default")
+                    return nil
+                }
+                return s
+            }) { t.congestionControl = $0 == "system" ? nil : $0 }
         } else {
             if let g = map.required("group", hint: "a multicast group such as 232.168.1.201") {
                 context.record("transport.group", g)

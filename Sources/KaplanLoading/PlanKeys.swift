@@ -14,7 +14,7 @@ package enum PlanKeys {
     package static let nodes = ["count", "prefix", "disk", "disk-size", "list"]
     package static let node = ["name", "address", "mac", "disk", "image", "disk-size"]
     package static let transportCommon = ["kind", "port", "chunk-size", "compression", "join-timeout", "buffer", "stall-timeout"]
-    package static let transportChain = ["order"]
+    package static let transportChain = ["order", "congestion-control"]
     package static let transportMulticast = [
         "group", "data-port", "interface", "max-rate", "ttl", "fec", "receiver-timeout",
     ]

@@ -49,6 +49,10 @@ public struct Transport: Sendable, Hashable, Codable {
     public var buffer: ByteSize
     /// Chain: how long a node may hold the chain back before it is evicted.
     public var stallTimeout: Duration
+    /// Chain: the TCP congestion control of the data links (`TCP_CONGESTION` on each sending socket, e.g.
+    /// "cubic"); nil keeps the kernel's default. The default is cubic: a chain's links each carry one forwarded
+    /// stream and the next flow's acknowledgements, and BBR (v1, the kernel's) overflows those shallow queues.
+    public var congestionControl: String?
 
     /// Multicast: the group address (IPv4 224.0.0.0/4).
     public var group: String?
@@ -75,12 +79,15 @@ public struct Transport: Sendable, Hashable, Codable {
         case none
     }
 
+    /// The chain's data links' congestion control unless the plan says otherwise.
+    public static let defaultCongestionControl = "cubic"
+
     /// The default for each parameter, by kind.
     public static func defaults(kind: Kind, range: SourceRange) -> Transport {
         Transport(
             kind: kind, port: 30764, chunkSize: ByteSize(1 << 20), compression: .zstd,
             joinTimeout: .seconds(300), order: .address, buffer: ByteSize(64 << 20), stallTimeout: .seconds(10),
-            group: nil, dataPort: 30766, interface: nil, maxRate: nil, ttl: 1, fec: nil,
+            congestionControl: kind == .chain ? Transport.defaultCongestionControl : nil, group: nil, dataPort: 30766, interface: nil, maxRate: nil, ttl: 1, fec: nil,
             receiverTimeout: .seconds(3), range: range)
     }
 }

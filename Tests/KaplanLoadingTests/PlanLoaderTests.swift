@@ -35,9 +35,26 @@ import Testing
         #expect(plan.partitions[1].filesystem == .swap)
         #expect(plan.transport.kind == .chain)
         #expect(plan.transport.port == 30764)
+        #expect(plan.transport.congestionControl == "cubic")
         #expect(plan.bootloader.kind == .none)
         #expect(plan.fixups.fstab == .uuid)
         #expect(plan.golden.source == .image(path: "lab/golden.img"))
+    }
+
+    @Test func chainCongestionControl() throws {
+        let valid = Self.base.replacingOccurrences(of: "image: lab/n.img", with: "disk: /dev/sdb")
+        func transport(_ line: String) -> PlanLoader.Output { load(valid + "transport: { kind: chain, \(line) }\n") }
+        #expect(try #require(transport("congestion-control: bbr").validPlan).transport.congestionControl == "bbr")
+        #expect(try #require(transport("congestion-control: system").validPlan).transport.congestionControl == nil)
+        for bad in ["Cubic", "\"cubic \"", "a_name_of_16_chr", "\"\""] {
+            let output = transport("congestion-control: \(bad)")
+            #expect(output.validPlan == nil, "\(bad)")
+            #expect(output.diagnostics.map(\.code) == ["invalid-value"], "\(bad): \(output.diagnostics)")
+        }
+        #expect(codes(valid + "transport: { kind: chain, congestion-control: 3 }\n") == ["wrong-type"])
+        // Multicast has no TCP data links.
+        #expect(codes(valid + "transport: { kind: multicast, group: 239.1.1.1, congestion-control: cubic }\n")
+            == ["key-for-other-transport"])
     }
 
     @Test func reportsEveryProblemAtOnce() {

@@ -31,6 +31,16 @@ import Testing
         #expect(status == 0, "\(run.logs)")
         #expect(run.log("server.log").contains("refused a connection"), "\(run.logs)")
         #expect(run.log("server.log").contains("chain: golden → node1 → node2 → node3 → node4"), "\(run.logs)")
+        // Every data link sent with the plan's congestion control (the default, cubic, where the kernel has it;
+        // this lab's kernel default may be another one) and says so in its closing line.
+        let available = (try? String(contentsOfFile: "/proc/sys/net/ipv4/tcp_available_congestion_control", encoding: .utf8)) ?? ""
+        let used = available.split(whereSeparator: \.isWhitespace).contains("cubic") ? "TCP cubic)" : "is unavailable here"
+        #expect(run.log("server.log").contains("golden: served node1 chunks 0–"), "\(run.logs)")
+        #expect(run.log("server.log").split(separator: "\n").contains { $0.contains("golden: served node1") && $0.contains(used) }, "\(run.logs)")
+        for i in 1...3 {
+            #expect(run.log("agent\(i).log").split(separator: "\n").contains { $0.contains("node\(i): served node\(i + 1) chunks 0–") && $0.contains(used) },
+                    "agent\(i).log:\n\(run.log("agent\(i).log"))")
+        }
         for i in 1...4 {
             let v = run.verify(i)
             #expect(v.ok, "node\(i): \(v.output)")
@@ -153,6 +163,25 @@ import Testing
         let head = image.readData(ofLength: 1 << 20)
         #expect(head.allSatisfy { $0 == 0 })
         #expect(run.verify(1).ok, "\(run.verify(1).output)")
+    }
+
+    /// A congestion control the kernel does not have: the links keep the kernel's default, the deployment
+    /// succeeds, and each link's closing line says what it used instead and why.
+    @Test func unavailableCongestionControlKeepsTheKernelDefault() throws {
+        guard NetLabGate.ready() else { return }
+        let run = try ChainRun(nodes: 2, bigMiB: 16, transport: "  congestion-control: no_such_cc\n")
+        defer { run.finish() }
+        try run.startServer()
+        try run.startAgent(1)
+        try run.startAgent(2)
+        #expect(run.waitForServer() == 0, "\(run.logs)")
+        // The default inside the lab's namespaces (a new namespace takes the host's on this kernel line).
+        let kernelDefault = run.lab.run(in: "g", ["/bin/cat", "/proc/sys/net/ipv4/tcp_congestion_control"], timeout: 10)
+            .output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let said = "TCP \(kernelDefault): no_such_cc is unavailable here, No such file or directory (errno 2))"
+        #expect(run.log("server.log").split(separator: "\n").contains { $0.contains("golden: served node1") && $0.contains(said) }, "\(run.logs)")
+        #expect(run.log("agent1.log").split(separator: "\n").contains { $0.contains("node1: served node2") && $0.contains(said) }, "\(run.logs)")
+        for i in 1...2 { #expect(run.verify(i).ok, "node\(i): \(run.verify(i).output)") }
     }
 
     /// A damaged chunk (one bit flipped as it arrives at node2) fails authentication; node2 asks for it again and

@@ -21,6 +21,33 @@ struct WireSocketTests {
         #expect(client.bufferSizes.send >= 1 << 20)
     }
 
+    @Test func congestionControlIsSetAndReadBack() throws {
+        let (client, server) = try WireHarness.socketPair()
+        defer { client.close(); server.close() }
+        let kernelDefault = client.congestionControl
+        #expect(!kernelDefault.isEmpty)
+        // reno is built into every kernel and always allowed, even without CAP_NET_ADMIN.
+        #expect(server.setCongestionControl("reno") == nil)
+        #expect(server.congestionControl == "reno")
+        // A name the kernel does not have: the reason comes back and the socket keeps what it had.
+        let why = try #require(server.setCongestionControl("no_such_cc"))
+        #expect(why.contains("No such file"), "\(why)")
+        #expect(server.congestionControl == "reno")
+        // kaplan's default for the chain's data links, where this kernel has it (root may pick any it has).
+        let available = (try? String(contentsOfFile: "/proc/sys/net/ipv4/tcp_available_congestion_control", encoding: .utf8)) ?? ""
+        if available.split(separator: " ").contains(where: { $0.trimmingCharacters(in: .whitespacesAndNewlines) == "cubic" }) && getuid() == 0 {
+            #expect(server.setCongestionControl("cubic") == nil)
+            #expect(server.congestionControl == "cubic")
+        }
+        // The socket still carries bytes after the change.
+        #expect(WireHarness.writeRaw(server, [1, 2, 3]) == nil)
+        var got = [UInt8](repeating: 0, count: 3)
+        try got.typedMutableBytes { (b) throws(NetworkError) in try client.readExactly(into: b) }
+        #expect(got == [1, 2, 3])
+        server.close()
+        #expect(server.setCongestionControl("reno") == "the socket is closed")
+    }
+
     @Test func ipv6Loopback() throws {
         let listener: TCPListener
         do {

@@ -185,7 +185,8 @@ public final class ChainAgent: @unchecked Sendable {
         } else {
             ring = ChunkRing(capacity: max(4, assignment.buffer / max(1, chunkSize)))
             let d = DownstreamServer(
-                listener: listener, key: configuration.key, session: keys.session, source: ring, maxChunk: maxChunk, log: { [log] in log("\(name): \($0)") })
+                listener: listener, key: configuration.key, session: keys.session, source: ring, maxChunk: maxChunk,
+                congestionControl: plan.transport.congestionControl, log: { [log] in log("\(name): \($0)") })
             d.start()
             downstream = d
             receiver = UpstreamReceiver(

@@ -118,7 +118,8 @@ public final class ChainServer: @unchecked Sendable {
         let data = dataListener.map {
             DownstreamServer(
                 listener: $0, key: key, session: session, source: spool,
-                maxChunk: chunkSize + ChunkSealer.overhead, log: { [say] in say("golden: \($0)") })
+                maxChunk: chunkSize + ChunkSealer.overhead, congestionControl: plan.transport.congestionControl,
+                log: { [say] in say("golden: \($0)") })
         }
         data?.start()
         let acceptor = Worker("kaplan-control-accept") { [self] in acceptLoop(controlListener) }

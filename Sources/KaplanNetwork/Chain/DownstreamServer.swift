@@ -10,6 +10,7 @@ final class DownstreamServer: @unchecked Sendable {
     private let session: SessionID
     private let source: any ChunkSource
     private let maxChunk: Int
+    private let congestionControl: String?
     private let log: @Sendable (String) -> Void
     private let lock = NSLock()
     private var serving: [String: Serving] = [:]
@@ -39,13 +40,17 @@ final class DownstreamServer: @unchecked Sendable {
     /// Where downstream neighbours connect.
     var endpoint: Endpoint { listener.local }
 
+    /// `congestionControl`: the TCP congestion control each link's socket sends with (the plan's
+    /// `transport.congestion-control`); nil keeps the kernel's default. A kernel without it keeps its default
+    /// and the link's closing line says which one it used.
     init(listener: TCPListener, key: SessionKey, session: SessionID, source: any ChunkSource, maxChunk: Int,
-         log: @escaping @Sendable (String) -> Void) {
+         congestionControl: String?, log: @escaping @Sendable (String) -> Void) {
         self.listener = listener
         self.key = key
         self.session = session
         self.source = source
         self.maxChunk = maxChunk
+        self.congestionControl = congestionControl
         self.log = log
     }
 
@@ -115,6 +120,9 @@ final class DownstreamServer: @unchecked Sendable {
 
     private func serve(_ socket: TCPSocket) {
         let peer = socket.remote
+        // Before the first byte: this socket carries the stream downstream, so its congestion control is the one
+        // that shares the queues of the link with the next flow's acknowledgements.
+        let unavailable = congestionControl.flatMap { socket.setCongestionControl($0) }
         let link: FramedLink
         let name: String
         let from: UInt64
@@ -154,8 +162,11 @@ final class DownstreamServer: @unchecked Sendable {
             // Where this link's time went: a relay that spent it waiting for chunks was fed late from upstream;
             // one that spent it sending had a busy link (or a slow downstream, then the server evicts it).
             if sequence > from {
+                let over = unavailable.map { "TCP \(socket.congestionControl): \(congestionControl ?? "") is unavailable here, \($0)" }
+                    ?? "TCP \(socket.congestionControl)"
                 log("served \(name) chunks \(from)–\(sequence - 1) ("
-                    + String(format: "%.1f MiB in %.1f s: %.1f s sending, %.1f s waiting for chunks)", Double(sent) / 1048576, ended - began, sending, waiting))
+                    + String(format: "%.1f MiB in %.1f s: %.1f s sending, %.1f s waiting for chunks", Double(sent) / 1048576, ended - began, sending, waiting)
+                    + "; \(over))")
             }
             source.unregister(reader)
             lock.lock()

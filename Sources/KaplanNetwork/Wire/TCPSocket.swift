@@ -299,6 +299,26 @@ public final class TCPSocket: @unchecked Sendable {
         SocketSupport.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, on ? 1 : 0)
     }
 
+    /// Sets the socket's TCP congestion control algorithm (TCP_CONGESTION, e.g. "cubic"); an algorithm outside
+    /// net.ipv4.tcp_allowed_congestion_control needs CAP_NET_ADMIN. Returns nil when set, else why not (the
+    /// socket keeps the kernel's default then).
+    public func setCongestionControl(_ name: String) -> String? {
+        guard let fd = try? acquire() else { return "the socket is closed" }
+        defer { release() }
+        let rc = name.withCString { setsockopt(fd, Int32(IPPROTO_TCP), TCP_CONGESTION, $0, socklen_t(strlen($0))) }
+        return rc == 0 ? nil : NetworkError.errnoText(errno)
+    }
+
+    /// The socket's TCP congestion control algorithm (TCP_CONGESTION), "" when it cannot be read.
+    public var congestionControl: String {
+        guard let fd = try? acquire() else { return "" }
+        defer { release() }
+        var name = [CChar](repeating: 0, count: 32)
+        var length = socklen_t(name.count)
+        guard getsockopt(fd, Int32(IPPROTO_TCP), TCP_CONGESTION, &name, &length) == 0 else { return "" }
+        return String(decoding: name.prefix(Int(length)).prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// The kernel's send and receive buffer sizes in bytes (SO_SNDBUF, SO_RCVBUF).
     public var bufferSizes: (send: Int, receive: Int) {
         guard let fd = try? acquire() else { return (0, 0) }
