@@ -73,7 +73,7 @@ public final class LinuxHost: KaplanEngine.Host, Sendable {
 
     public func openGolden(_ source: Golden.Source, mounts: [String]) async throws -> GoldenHandle {
         switch source {
-        case .disk(let device, let root):
+        case .disk(_, let root):
             // A live golden: its filesystems are the planned mountpoints that are mountpoints on this system.
             let live = Set(Mounts.below(root == "/" ? "/" : root))
             let filesystems = mounts.filter { m in m == "/" || live.contains(root == "/" ? m : root + m) }

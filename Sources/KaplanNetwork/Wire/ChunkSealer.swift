@@ -43,7 +43,7 @@ public struct ChunkSealer: @unchecked Sendable {
         let total = header.count + plaintext.count + Self.tagSize
         return [UInt8](unsafeUninitializedCapacity: total) { buffer, count in
             let out = UnsafeMutableRawBufferPointer(buffer)
-            out.copyMemory(from: UnsafeRawBufferPointer(start: header, count: header.count))
+            header.withUnsafeBytes { out.copyMemory(from: $0) }
             let sealed = key.withUnsafeBytes { key in
                 nonce.withUnsafeBytes { nonce in
                     header.withUnsafeBytes { aad in
