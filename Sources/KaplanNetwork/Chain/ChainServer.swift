@@ -126,7 +126,7 @@ public final class ChainServer: @unchecked Sendable {
         if let m = multicast?.parameters {
             say("session \(session): listening on \(controlListener.local); multicast to \(m.group):\(m.port)\(m.interface.map { " on \($0)" } ?? "") (\(m.fragmentSize)-byte fragments\(plan.transport.maxRate.map { ", at most \($0)" } ?? "")); waiting for \(plan.nodes.count) node(s) to join")
         } else {
-            say("session \(session): listening on \(controlListener.local) (data \(dataListener!.local)); waiting for \(plan.nodes.count) node(s) to join")
+            say("session \(session): listening on \(controlListener.local) (data \(dataListener!.local), \(plan.transport.congestionControl.map { "links over TCP \($0)" } ?? "links with each kernel's default TCP congestion control")); waiting for \(plan.nodes.count) node(s) to join")
         }
         defer {
             let all = locked { () -> [AgentSession] in
