@@ -96,7 +96,7 @@ for r in $runs; do
   "$NETLAB" up $lab "$n" --rate "$rate" >/dev/null
   limit=$(link_limit $lab n1 5 2>/dev/null || echo 0)
   # The same link with the congestion control kaplan's links use, where the kernel's default is another one.
-  system_cc=$("$NETLAB" exec $lab g -- sysctl -n net.ipv4.tcp_congestion_control)
+  system_cc=$("$NETLAB" exec $lab g -- cat /proc/sys/net/ipv4/tcp_congestion_control)
   kaplan_cc=${cc:-cubic}; [ "$kaplan_cc" = system ] && kaplan_cc=$system_cc
   limits="iperf3 $system_cc (kernel default) $limit"
   if [ "$kaplan_cc" != "$system_cc" ]; then

@@ -485,7 +485,7 @@ package struct PlanDecoder {
             set("congestion-control", { n -> String? in
                 guard let s = context.nonEmptyString(n, "transport.congestion-control") else { return nil }
                 // The kernel's names (TCP_CA_NAME_MAX: 15 characters): cubic, bbr, reno, dctcp, htcp, …
-                guard s.utf8.count <= 15, s.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f }) else {
+                guard s.utf8.count <= 15, s.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }) else {
                     context.error(
                         "invalid-value", "transport.congestion-control '\(s)' is not a TCP congestion control name", at: n,
                         hint: "a name the nodes' kernels have (cubic, bbr, reno, …; see net.ipv4.tcp_available_congestion_control), or 'system' for each kernel's default")

@@ -34,7 +34,7 @@ import Testing
         // Every data link sent with the plan's congestion control (the default, cubic, where the kernel has it;
         // this lab's kernel default may be another one) and says so in its closing line.
         let available = (try? String(contentsOfFile: "/proc/sys/net/ipv4/tcp_available_congestion_control", encoding: .utf8)) ?? ""
-        let used = available.split(whereSeparator: \.isWhitespace).contains("cubic") ? "TCP cubic)" : "is unavailable here"
+        let used = available.split(whereSeparator: \.isWhitespace).contains("cubic") ? "TCP cubic)" : "could not be set"
         #expect(run.log("server.log").contains("golden: served node1 chunks 0–"), "\(run.logs)")
         #expect(run.log("server.log").split(separator: "\n").contains { $0.contains("golden: served node1") && $0.contains(used) }, "\(run.logs)")
         for i in 1...3 {
@@ -178,9 +178,13 @@ import Testing
         // The default inside the lab's namespaces (a new namespace takes the host's on this kernel line).
         let kernelDefault = run.lab.run(in: "g", ["/bin/cat", "/proc/sys/net/ipv4/tcp_congestion_control"], timeout: 10)
             .output.trimmingCharacters(in: .whitespacesAndNewlines)
-        let said = "TCP \(kernelDefault): no_such_cc is unavailable here, No such file or directory (errno 2))"
+        let said = "TCP \(kernelDefault): no_such_cc could not be set, No such file or directory (errno 2))"
         #expect(run.log("server.log").split(separator: "\n").contains { $0.contains("golden: served node1") && $0.contains(said) }, "\(run.logs)")
         #expect(run.log("agent1.log").split(separator: "\n").contains { $0.contains("node1: served node2") && $0.contains(said) }, "\(run.logs)")
+        // And once, when the first link opens, before any byte of the stream.
+        let early = "data links: TCP congestion control no_such_cc could not be set (No such file or directory (errno 2)); they send with this kernel's default, \(kernelDefault)"
+        #expect(run.log("server.log").components(separatedBy: early).count == 2, "\(run.logs)")
+        #expect(run.log("agent1.log").components(separatedBy: early).count == 2, "\(run.log("agent1.log"))")
         for i in 1...2 { #expect(run.verify(i).ok, "node\(i): \(run.verify(i).output)") }
     }
 

@@ -15,6 +15,7 @@ final class DownstreamServer: @unchecked Sendable {
     private let lock = NSLock()
     private var serving: [String: Serving] = [:]
     private var pendingHandshakes = 0
+    private var saidCongestionControl = false
     private var stopped = false
     private var workers: [Worker] = []
 
@@ -123,6 +124,15 @@ final class DownstreamServer: @unchecked Sendable {
         // Before the first byte: this socket carries the stream downstream, so its congestion control is the one
         // that shares the queues of the link with the next flow's acknowledgements.
         let unavailable = congestionControl.flatMap { socket.setCongestionControl($0) }
+        if let unavailable, let wanted = congestionControl {
+            lock.lock()
+            let first = !saidCongestionControl
+            saidCongestionControl = true
+            lock.unlock()
+            if first {
+                log("data links: TCP congestion control \(wanted) could not be set (\(unavailable)); they send with this kernel's default, \(socket.congestionControl) (transport.congestion-control)")
+            }
+        }
         let link: FramedLink
         let name: String
         let from: UInt64
@@ -162,7 +172,7 @@ final class DownstreamServer: @unchecked Sendable {
             // Where this link's time went: a relay that spent it waiting for chunks was fed late from upstream;
             // one that spent it sending had a busy link (or a slow downstream, then the server evicts it).
             if sequence > from {
-                let over = unavailable.map { "TCP \(socket.congestionControl): \(congestionControl ?? "") is unavailable here, \($0)" }
+                let over = unavailable.map { "TCP \(socket.congestionControl): \(congestionControl ?? "") could not be set, \($0)" }
                     ?? "TCP \(socket.congestionControl)"
                 log("served \(name) chunks \(from)–\(sequence - 1) ("
                     + String(format: "%.1f MiB in %.1f s: %.1f s sending, %.1f s waiting for chunks", Double(sent) / 1048576, ended - began, sending, waiting)
