@@ -7,7 +7,8 @@
 A relay receives on one thread and forwards on another through a bounded queue (64 MiB), like kaplan's relays.
 PIECE is how much it gathers before forwarding: 0 = whatever each recv returns (cut-through), N = N-byte pieces
 (store and forward, as kaplan forwards whole chunks). It prints "BYTES FIRST LAST MBIT/S" (first and last byte
-received, wall clock). Every wait is bounded (30 s to connect, 120 s per socket operation).
+received, wall clock). Every wait is bounded (30 s to connect, 120 s per socket operation). RELAY_MODEL_CC=NAME
+makes every socket use that TCP congestion control (bench/relay-model.sh --cc NAME).
 """
 import os, queue, socket, sys, threading, time
 

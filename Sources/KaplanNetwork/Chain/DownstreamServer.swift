@@ -42,8 +42,8 @@ final class DownstreamServer: @unchecked Sendable {
     var endpoint: Endpoint { listener.local }
 
     /// `congestionControl`: the TCP congestion control each link's socket sends with (the plan's
-    /// `transport.congestion-control`); nil keeps the kernel's default. A kernel without it keeps its default
-    /// and the link's closing line says which one it used.
+    /// `transport.congestion-control`); nil keeps the kernel's default. A kernel without it keeps its default;
+    /// the log says so once, when the first link opens, and each link's closing line names what it used.
     init(listener: TCPListener, key: SessionKey, session: SessionID, source: any ChunkSource, maxChunk: Int,
          congestionControl: String?, log: @escaping @Sendable (String) -> Void) {
         self.listener = listener
@@ -130,7 +130,7 @@ final class DownstreamServer: @unchecked Sendable {
             saidCongestionControl = true
             lock.unlock()
             if first {
-                log("data links: TCP congestion control \(wanted) could not be set (\(unavailable)); they send with this kernel's default, \(socket.congestionControl) (transport.congestion-control)")
+                log("data links: TCP congestion control \(wanted) could not be set (\(unavailable)); they send with this kernel's default, \(socket.congestionControl); to choose, set the plan's transport.congestion-control to one of this kernel's net.ipv4.tcp_available_congestion_control, or to system")
             }
         }
         let link: FramedLink
