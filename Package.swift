@@ -20,7 +20,8 @@ let package = Package(
         .systemLibrary(name: "CBlkid", pkgConfig: "blkid", providers: [.apt(["libblkid-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CIsal", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
-        .systemLibrary(name: "CLibcrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // BoringSSL's AEAD calls, as swift-crypto compiles them into the binary (no library of its own).
+        .systemLibrary(name: "CBoringAEAD"),
 
         // SHA-256 over swift-crypto (BoringSSL, hardware-accelerated): manifests, digests, stamps.
         .target(name: "KaplanDigest", dependencies: [.product(name: "Crypto", package: "swift-crypto")], exclude: ["README.md"]),
@@ -31,8 +32,8 @@ let package = Package(
         .target(name: "KaplanArchive", dependencies: ["CArchive", "KaplanDigest"], exclude: ["README.md"]),
         // Reed–Solomon erasure code over ISA-L: the multicast transport's repair blocks.
         .target(name: "KaplanErasure", dependencies: ["CIsal"], exclude: ["README.md"]),
-        // AES-256-GCM over the system libcrypto into caller-owned buffers: the chunks' sealing and opening.
-        .target(name: "KaplanCipher", dependencies: ["CLibcrypto"], exclude: ["README.md"]),
+        // AES-256-GCM over BoringSSL (swift-crypto's copy) into caller-owned buffers: the chunks' sealing and opening.
+        .target(name: "KaplanCipher", dependencies: ["CBoringAEAD", .product(name: "Crypto", package: "swift-crypto")], exclude: ["README.md"]),
 
         // Plain values: Plan, sizes, ids, source ranges, diagnostics.
         .target(name: "KaplanModel", exclude: ["README.md"], linkerSettings: [.linkedLibrary("m")]),

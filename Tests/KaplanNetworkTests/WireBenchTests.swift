@@ -43,8 +43,8 @@ struct WireBenchTests {
         }
         #expect(opened == rounds * chunk)
 
-        // The same function through swift-crypto's API (a sealed box built by copying, a new plaintext): what
-        // ChunkSealer used before it called libcrypto directly.
+        // The same function through swift-crypto's Swift API (a sealed box built by copying, a new plaintext):
+        // what ChunkSealer would pay without KaplanCipher's direct calls.
         let boxKey = SymmetricKey(size: .bits256)
         let nonce = try AES.GCM.Nonce(data: [UInt8](repeating: 0, count: 12))
         let box = try AES.GCM.seal(plaintext, using: boxKey, nonce: nonce)

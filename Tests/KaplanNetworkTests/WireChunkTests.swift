@@ -35,10 +35,10 @@ struct WireChunkTests {
         return HKDF<SHA256>.deriveKey(inputKeyMaterial: key.symmetric, salt: session.bytes, info: info, outputByteCount: 32)
     }
 
-    /// ChunkSealer runs AES-256-GCM on libcrypto; swift-crypto (BoringSSL) must agree byte for byte in both
-    /// directions, around the 16-byte block and EVP's piece edges that a chunk can reach.
+    /// ChunkSealer calls BoringSSL's AEAD functions itself (KaplanCipher); swift-crypto's Swift API must agree byte
+    /// for byte in both directions, empty, around the 16-byte block, and up to a full 1 MiB chunk.
     @Test(arguments: [0, 1, 15, 16, 17, 255, 4096, 65_537, 1 << 20])
-    func libcryptoAndSwiftCryptoAgree(size: Int) throws {
+    func chunkSealerAndSwiftCryptoAgree(size: Int) throws {
         let sealer = ChunkSealer(key: key, session: session, stream: 9)
         let plaintext = Bytes.random(size)
         let sequence: UInt64 = 0x0102_0304_0506_0708

@@ -2,17 +2,17 @@ import Crypto
 import Foundation
 import KaplanCipher
 
-/// Seals and opens one stream's chunks with AES-256-GCM (system libcrypto, straight into the result: `AESGCM`). The key is HKDF-SHA256(psk, salt: session id,
+/// Seals and opens one stream's chunks with AES-256-GCM (BoringSSL, straight into the result: `AESGCM`). The key is HKDF-SHA256(psk, salt: session id,
 /// info: "kaplan data v1" ‖ stream id), the nonce is 4 zero bytes ‖ the sequence number, and the clear header is
 /// the additional data. Relays forward sealed chunks unchanged; multicast datagrams carry the same bytes.
 /// Never seal two different plaintexts under one sequence number of one stream: that would reuse a nonce.
-// Crypto.SymmetricKey is immutable once made but not marked Sendable in swift-crypto 3.
-public struct ChunkSealer: @unchecked Sendable {
+public struct ChunkSealer: Sendable {
     /// The session whose chunks this sealer handles.
     public let session: SessionID
     /// The stream whose chunks this sealer handles.
     public let stream: UInt64
-    private let key: [UInt8]
+    /// The stream's key, expanded once; shared by every copy of this sealer and every thread.
+    private let key: AESGCM.Key
 
     /// The AES-GCM tag size in bytes.
     public static let tagSize = 16
@@ -23,8 +23,11 @@ public struct ChunkSealer: @unchecked Sendable {
     public init(key: SessionKey, session: SessionID, stream: UInt64) {
         var info = Array("kaplan data v1".utf8)
         Bytes.append(stream, to: &info)
-        self.key = HKDF<SHA256>.deriveKey(inputKeyMaterial: key.symmetric, salt: session.bytes, info: info, outputByteCount: AESGCM.keySize)
+        let bytes = HKDF<SHA256>.deriveKey(inputKeyMaterial: key.symmetric, salt: session.bytes, info: info, outputByteCount: AESGCM.keySize)
             .withUnsafeBytes { Array($0) }
+        // BoringSSL fails to make a context only when it cannot allocate one; nothing sensible can continue.
+        guard let expanded = AESGCM.Key(bytes) else { fatalError("AES-256-GCM key setup failed inside BoringSSL") }
+        self.key = expanded
         self.session = session
         self.stream = stream
     }
@@ -44,17 +47,15 @@ public struct ChunkSealer: @unchecked Sendable {
         return [UInt8](unsafeUninitializedCapacity: total) { buffer, count in
             let out = UnsafeMutableRawBufferPointer(buffer)
             header.withUnsafeBytes { out.copyMemory(from: $0) }
-            let sealed = key.withUnsafeBytes { key in
-                nonce.withUnsafeBytes { nonce in
-                    header.withUnsafeBytes { aad in
-                        AESGCM.seal(key: key, nonce: nonce, aad: aad, plaintext: plaintext,
-                                    ciphertext: UnsafeMutableRawBufferPointer(rebasing: out[header.count..<(total - Self.tagSize)]),
-                                    tag: UnsafeMutableRawBufferPointer(rebasing: out[(total - Self.tagSize)...]))
-                    }
+            let sealed = nonce.withUnsafeBytes { nonce in
+                header.withUnsafeBytes { aad in
+                    key.seal(nonce: nonce, aad: aad, plaintext: plaintext,
+                             ciphertext: UnsafeMutableRawBufferPointer(rebasing: out[header.count..<(total - Self.tagSize)]),
+                             tag: UnsafeMutableRawBufferPointer(rebasing: out[(total - Self.tagSize)...]))
                 }
             }
-            // Sealing fails only when libcrypto itself fails (out of memory); nothing sensible can continue.
-            guard sealed else { fatalError("AES-256-GCM sealing failed inside libcrypto") }
+            // Sealing fails only when BoringSSL itself fails (out of memory); nothing sensible can continue.
+            guard sealed else { fatalError("AES-256-GCM sealing failed inside BoringSSL") }
             count = total
         }
     }
@@ -78,12 +79,10 @@ public struct ChunkSealer: @unchecked Sendable {
         let nonce = Self.nonce(header.sequence)
         var authentic = false
         let plaintext = [UInt8](unsafeUninitializedCapacity: body.count) { buffer, count in
-            authentic = key.withUnsafeBytes { key in
-                nonce.withUnsafeBytes { nonce in
-                    AESGCM.open(key: key, nonce: nonce, aad: UnsafeRawBufferPointer(rebasing: sealed[0..<ChunkHeader.size]),
-                                ciphertext: body, tag: UnsafeRawBufferPointer(rebasing: sealed[(sealed.count - Self.tagSize)...]),
-                                plaintext: UnsafeMutableRawBufferPointer(buffer))
-                }
+            authentic = nonce.withUnsafeBytes { nonce in
+                key.open(nonce: nonce, aad: UnsafeRawBufferPointer(rebasing: sealed[0..<ChunkHeader.size]),
+                         ciphertext: body, tag: UnsafeRawBufferPointer(rebasing: sealed[(sealed.count - Self.tagSize)...]),
+                         plaintext: UnsafeMutableRawBufferPointer(buffer))
             }
             // Unauthenticated bytes never leave this function.
             count = authentic ? body.count : 0
