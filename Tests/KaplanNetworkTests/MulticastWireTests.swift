@@ -468,8 +468,8 @@ import Testing
         let deadline = Date().addingTimeInterval(30)
         while got.count < plaintexts.count && Date() < deadline {
             if let t = totalBox.value { receiver.setTotal(t) }
-            let (entry, _) = ring.entry(UInt64(got.count), reader: reader, timeout: .milliseconds(200))
-            if let entry { got.append(entry.plaintext) }
+            let (entry, _) = ring.take(UInt64(got.count), reader: reader, timeout: .milliseconds(200))
+            if let plaintext = entry?.plaintext { got.append(plaintext) }
         }
         let seconds = Date().timeIntervalSince(started)
         sender.stop()

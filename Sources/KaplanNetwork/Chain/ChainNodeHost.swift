@@ -86,7 +86,7 @@ final class ChainNodeHost: KaplanEngine.Host, @unchecked Sendable {
         defer { writer?.cancel() }
         while true {
             if cancelled.isSet { throw HostError("cancelled", "\(node).stream: stopped") }
-            let (entry, fetch) = ring.entry(sequence, reader: reader, timeout: .milliseconds(500))
+            let (entry, fetch) = ring.take(sequence, reader: reader, timeout: .milliseconds(500))
             switch fetch {
             case .timeout: continue
             case .closed: throw HostError("stream-failed", "\(node).stream: the stream was stopped (the node left the chain)")
@@ -95,11 +95,14 @@ final class ChainNodeHost: KaplanEngine.Host, @unchecked Sendable {
             case .chunk: break
             }
             guard let entry else { continue }
+            guard let plaintext = entry.plaintext else {
+                throw HostError("internal", "\(node).stream: chunk \(sequence) was taken from the ring twice")
+            }
             sequence += 1
             let header = entry.header
             if header.segment == StreamSummary.segment {
                 let summary: StreamSummary
-                do { summary = try JSONDecoder().decode(StreamSummary.self, from: Data(entry.plaintext)) } catch {
+                do { summary = try JSONDecoder().decode(StreamSummary.self, from: Data(plaintext)) } catch {
                     throw HostError("verify-failed", "\(node).stream: the stream's summary is unreadable", cause: "\(error)")
                 }
                 guard summary.segments == segments, summary.chunks == header.sequence, summary.bytes == bytes,
@@ -121,9 +124,9 @@ final class ChainNodeHost: KaplanEngine.Host, @unchecked Sendable {
                 writer = try base.openSegment(node: node, filesystem: segments[Int(header.segment)])
                 current = header.segment
             }
-            if !entry.plaintext.isEmpty { try writer!.write(entry.plaintext) }
+            if !plaintext.isEmpty { try writer!.write(plaintext) }
             if slowDiskMicroseconds > 0 { usleep(slowDiskMicroseconds) }
-            bytes += UInt64(entry.plaintext.count)
+            bytes += UInt64(plaintext.count)
             progress.report(bytes)
             if header.flags.contains(.endOfSegment) {
                 let w = writer!

@@ -1,14 +1,17 @@
 import Foundation
 
 /// The chunks a relay holds: sealed bytes to forward downstream and the opened plaintext for its own disk, in a
-/// bounded window. A chunk leaves the window only when every reader has taken it and the window is full; so the
+/// bounded window. The plaintext stays only until the disk takes it (the disk reads each chunk once, and a stream
+/// step is never retried): the replay window holds sealed bytes, so a relay keeps one window of memory, not two,
+/// and its freed plaintext buffers are reused for the next chunks instead of fresh pages. A chunk leaves the window only when every reader has taken it and the window is full; so the
 /// newest `capacity` chunks stay available for a downstream neighbour that re-links (the replay window), and a
 /// reader that falls behind by a whole window holds the upstream back (backpressure).
 final class ChunkRing: ChunkSource, @unchecked Sendable {
     /// One chunk.
     struct Entry {
         var sealed: [UInt8]
-        var plaintext: [UInt8]
+        /// The opened chunk for the node's own disk; nil once the disk has taken it.
+        var plaintext: [UInt8]?
         var header: ChunkHeader
     }
 
@@ -105,8 +108,13 @@ final class ChunkRing: ChunkSource, @unchecked Sendable {
         condition.unlock()
     }
 
-    /// The entry `sequence` for `reader` (its position moves to `sequence`: older chunks are released).
-    func entry(_ sequence: UInt64, reader: Int, timeout: Duration) -> (entry: Entry?, fetch: ChunkFetch) {
+    /// The entry `sequence` for the node's own disk, `reader` (its position moves to `sequence`: older chunks are
+    /// released): its plaintext leaves the ring with it, so taking a chunk twice gives an entry without plaintext.
+    func take(_ sequence: UInt64, reader: Int, timeout: Duration) -> (entry: Entry?, fetch: ChunkFetch) {
+        lookup(sequence, reader: reader, timeout: timeout, take: true)
+    }
+
+    private func lookup(_ sequence: UInt64, reader: Int, timeout: Duration, take: Bool) -> (entry: Entry?, fetch: ChunkFetch) {
         let deadline = Date(timeIntervalSinceNow: timeout.inSeconds)
         condition.lock()
         defer { condition.unlock() }
@@ -117,14 +125,17 @@ final class ChunkRing: ChunkSource, @unchecked Sendable {
         while true {
             if closed { return (nil, .closed) }
             if sequence < base { return (nil, .gap(oldest: base)) }
-            if let e = entries[sequence] { return (e, .chunk(e.sealed)) }
+            if let e = entries[sequence] {
+                if take, e.plaintext != nil { entries[sequence]!.plaintext = nil }
+                return (e, .chunk(e.sealed))
+            }
             if complete && sequence >= nextSequence { return (nil, .end) }
             if !condition.wait(until: deadline) { return (nil, .timeout) }
         }
     }
 
     func sealed(_ sequence: UInt64, reader: Int, timeout: Duration) -> ChunkFetch {
-        entry(sequence, reader: reader, timeout: timeout).fetch
+        lookup(sequence, reader: reader, timeout: timeout, take: false).fetch
     }
 
     /// Wakes every waiter; appends and reads end.
