@@ -96,7 +96,7 @@ final class ChainNodeHost: KaplanEngine.Host, @unchecked Sendable {
             }
             guard let entry else { continue }
             guard let plaintext = entry.plaintext else {
-                throw HostError("internal", "\(node).stream: chunk \(sequence) was taken from the ring twice")
+                throw HostError("internal", "\(node).stream: chunk \(sequence) was taken from the relay's ring twice, so its data is gone; this is a kaplan bug: re-run the deployment and report it")
             }
             sequence += 1
             let header = entry.header

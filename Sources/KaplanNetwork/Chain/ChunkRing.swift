@@ -2,10 +2,11 @@ import Foundation
 
 /// The chunks a relay holds: sealed bytes to forward downstream and the opened plaintext for its own disk, in a
 /// bounded window. The plaintext stays only until the disk takes it (the disk reads each chunk once, and a stream
-/// step is never retried): the replay window holds sealed bytes, so a relay keeps one window of memory, not two,
-/// and its freed plaintext buffers are reused for the next chunks instead of fresh pages. A chunk leaves the window only when every reader has taken it and the window is full; so the
-/// newest `capacity` chunks stay available for a downstream neighbour that re-links (the replay window), and a
-/// reader that falls behind by a whole window holds the upstream back (backpressure).
+/// step is never retried), so on a link slower than the disk the window holds one copy of each chunk, not two
+/// (a relay's first-fill page faults at 100 Mbit: 33,392 → 17,161, bench/RESULTS.md). A chunk leaves the window
+/// only when every reader has taken it and the window is full; so the newest `capacity` chunks stay available for
+/// a downstream neighbour that re-links (the replay window), and a reader that falls behind by a whole window holds
+/// the upstream back (backpressure).
 final class ChunkRing: ChunkSource, @unchecked Sendable {
     /// One chunk.
     struct Entry {
